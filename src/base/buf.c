@@ -1,0 +1,87 @@
+/* buf.c - see buf.h. */
+#include "feat.h"
+
+#include "buf.h"
+#include "mem.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void buf_init(struct buf *b, size_t limit)
+{
+	b->p = NULL;
+	b->len = 0;
+	b->cap = 0;
+	b->limit = limit;
+}
+
+void buf_free(struct buf *b)
+{
+	free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+void buf_reset(struct buf *b)
+{
+	b->len = 0;
+	if (b->p)
+		b->p[0] = '\0';
+}
+
+static void grow(struct buf *b, size_t need)
+{
+	if (need <= b->cap)
+		return;
+	size_t cap = b->cap ? b->cap : 256;
+	while (cap < need)
+		cap *= 2;
+	b->p = xrealloc(b->p, cap);
+	b->cap = cap;
+}
+
+enum berr_code buf_append(struct buf *b, const void *data, size_t n, struct berr *err)
+{
+	if (b->limit && (n > b->limit || b->len > b->limit - n))
+		return err_set(err, BERR_TOO_LARGE, "content exceeds the limit of %zu bytes",
+		               b->limit);
+	grow(b, b->len + n + 1);
+	if (n)
+		memcpy(b->p + b->len, data, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return BERR_OK;
+}
+
+enum berr_code buf_puts(struct buf *b, const char *s, struct berr *err)
+{
+	return buf_append(b, s, strlen(s), err);
+}
+
+enum berr_code buf_printf(struct buf *b, struct berr *err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *s = NULL;
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return err_set(err, BERR_INTERNAL, "out of memory");
+	enum berr_code rc = buf_append(b, s, (size_t)n, err);
+	free(s);
+	return rc;
+}
+
+char *buf_steal(struct buf *b, size_t *len)
+{
+	if (!b->p)
+		grow(b, 1), b->p[0] = '\0';
+	char *p = b->p;
+	if (len)
+		*len = b->len;
+	b->p = NULL;
+	b->len = b->cap = 0;
+	return p;
+}

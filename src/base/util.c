@@ -1,0 +1,263 @@
+/* util.c - see util.h. */
+#include "feat.h"
+
+#include "util.h"
+#include "mem.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t clock_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t clock_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void rand_bytes(void *buf, size_t n)
+{
+	unsigned char *p = buf;
+	while (n) {
+		ssize_t r = getrandom(p, n, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			abort();
+		}
+		p += r;
+		n -= (size_t)r;
+	}
+}
+
+void uuid_v4(char out[37])
+{
+	unsigned char b[16];
+	rand_bytes(b, sizeof(b));
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+	         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+	         b[13], b[14], b[15]);
+}
+
+bool uuid_is_valid(const char *s)
+{
+	static const int groups[] = {8, 4, 4, 4, 12};
+	for (int g = 0; g < 5; g++) {
+		for (int i = 0; i < groups[g]; i++, s++)
+			if (!isxdigit((unsigned char)*s))
+				return false;
+		if (g < 4 && *s++ != '-')
+			return false;
+	}
+	return *s == '\0';
+}
+
+bool str_has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+bool str_glob_match(const char *p, const char *s)
+{
+	/* Iterative matcher with single backtrack point: linear in practice, no recursion depth
+	 * for hostile patterns. */
+	const char *star = NULL, *retry = NULL;
+	while (*s) {
+		if (*p == '*') {
+			star = p++;
+			retry = s;
+		} else if (*p == *s) {
+			p++;
+			s++;
+		} else if (star) {
+			p = star + 1;
+			s = ++retry;
+		} else {
+			return false;
+		}
+	}
+	while (*p == '*')
+		p++;
+	return *p == '\0';
+}
+
+void hex_encode(const unsigned char *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+int64_t duration_parse_ms(const char *s)
+{
+	if (!s || !isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	char *end = NULL;
+	long long v = strtoll(s, &end, 10);
+	if (errno || v < 0 || v > 100LL * 365 * 86400)
+		return -1;
+	int64_t mult = 1000;
+	if (strcmp(end, "") == 0 || strcmp(end, "s") == 0)
+		mult = 1000;
+	else if (strcmp(end, "ms") == 0)
+		mult = 1;
+	else if (strcmp(end, "m") == 0)
+		mult = 60000;
+	else if (strcmp(end, "h") == 0)
+		mult = 3600000;
+	else if (strcmp(end, "d") == 0)
+		mult = 86400000;
+	else
+		return -1;
+	return (int64_t)v * mult;
+}
+
+enum berr_code fs_mkdirs(const char *path, struct berr *err)
+{
+	char *p = xstrdup(path);
+	for (char *q = p + 1; *q; q++) {
+		if (*q != '/')
+			continue;
+		*q = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+			int e = errno;
+			free(p);
+			return err_sys(err, BERR_IO, e, "mkdir %s: %s", path, strerror(e));
+		}
+		*q = '/';
+	}
+	if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+		int e = errno;
+		free(p);
+		return err_sys(err, BERR_IO, e, "mkdir %s: %s", path, strerror(e));
+	}
+	free(p);
+	return BERR_OK;
+}
+
+enum berr_code fs_fsync_dir(const char *dir, struct berr *err)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return err_sys(err, BERR_IO, errno, "open dir %s: %s", dir, strerror(errno));
+	if (fsync(fd) < 0) {
+		int e = errno;
+		close(fd);
+		return err_sys(err, BERR_IO, e, "fsync dir %s: %s", dir, strerror(e));
+	}
+	close(fd);
+	return BERR_OK;
+}
+
+enum berr_code fs_write_atomic(const char *path, const void *data, size_t len, int mode,
+                               struct berr *err)
+{
+	char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
+	char *dcopy = xstrdup(path);
+	enum berr_code rc = BERR_OK;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0) {
+		rc = err_sys(err, BERR_IO, errno, "create %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	const char *p = data;
+	size_t left = len;
+	while (left) {
+		ssize_t w = write(fd, p, left);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = err_sys(err, BERR_IO, errno, "write %s: %s", tmp, strerror(errno));
+			goto out;
+		}
+		p += w;
+		left -= (size_t)w;
+	}
+	if (fsync(fd) < 0) {
+		rc = err_sys(err, BERR_IO, errno, "fsync %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	close(fd);
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		rc = err_sys(err, BERR_IO, errno, "rename %s: %s", path, strerror(errno));
+		goto out;
+	}
+	rc = fs_fsync_dir(dirname(dcopy), err);
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc != BERR_OK)
+		unlink(tmp);
+	free(tmp);
+	free(dcopy);
+	return rc;
+}
+
+enum berr_code fs_read_all(const char *path, size_t limit, char **out, size_t *len,
+                           struct berr *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return err_set(err, BERR_NOT_FOUND, "%s does not exist", path);
+		return err_sys(err, BERR_IO, errno, "open %s: %s", path, strerror(errno));
+	}
+	size_t cap = 4096, n = 0;
+	char *p = xmalloc(cap + 1);
+	for (;;) {
+		if (n == cap) {
+			if (cap >= limit) {
+				free(p);
+				close(fd);
+				return err_set(err, BERR_TOO_LARGE, "%s is larger than %zu bytes",
+				               path, limit);
+			}
+			cap *= 2;
+			p = xrealloc(p, cap + 1);
+		}
+		ssize_t r = read(fd, p + n, cap - n);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+			free(p);
+			close(fd);
+			return err_sys(err, BERR_IO, e, "read %s: %s", path, strerror(e));
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	if (n > limit) {
+		free(p);
+		return err_set(err, BERR_TOO_LARGE, "%s is larger than %zu bytes", path, limit);
+	}
+	p[n] = '\0';
+	*out = p;
+	if (len)
+		*len = n;
+	return BERR_OK;
+}
