@@ -1,0 +1,58 @@
+/* blob.h - the blob store interface: immutable content-addressed bytes plus upload files.
+ * It knows digests, never repositories (links live in meta).
+ *
+ * Invariant: a blob that exists is complete and matches its digest. Drivers make a blob
+ * appear atomically (filesystem: fsync + rename + fsync dir) only in upload_commit, and the
+ * caller has verified the digest while the bytes streamed in. Thread-safe. */
+#ifndef BERTH_BLOB_H
+#define BERTH_BLOB_H
+
+#include "../base/err.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct blob_store;
+
+struct blob_ops {
+	void (*close)(struct blob_store *b);
+	/* Creates an empty upload file named id (a UUID). */
+	enum berr_code (*upload_create)(struct blob_store *b, const char *id, struct berr *err);
+	/* Writes len bytes at offset into upload id. Not yet durable. */
+	enum berr_code (*upload_write)(struct blob_store *b, const char *id, int64_t offset,
+	                               const void *data, size_t len, struct berr *err);
+	/* Makes the bytes written so far durable. */
+	enum berr_code (*upload_sync)(struct blob_store *b, const char *id, struct berr *err);
+	/* Truncates upload id to size bytes (drops bytes of a failed write). */
+	enum berr_code (*upload_truncate)(struct blob_store *b, const char *id, int64_t size,
+	                                  struct berr *err);
+	/* Durably moves upload id into place as blob digest. If the blob already exists the
+	 * upload is discarded (same digest = same bytes). */
+	enum berr_code (*upload_commit)(struct blob_store *b, const char *id, const char *digest,
+	                                struct berr *err);
+	/* Removes an upload file; missing is not an error. */
+	void (*upload_remove)(struct blob_store *b, const char *id);
+	/* Opens blob digest for reading: *fd is new (caller closes), *size its length.
+	 * BERR_NOT_FOUND if absent. */
+	enum berr_code (*open)(struct blob_store *b, const char *digest, int *fd, int64_t *size,
+	                       struct berr *err);
+	enum berr_code (*stat)(struct blob_store *b, const char *digest, int64_t *size,
+	                       struct berr *err);
+	/* Deletes blob digest; missing is not an error. */
+	enum berr_code (*remove)(struct blob_store *b, const char *digest, struct berr *err);
+};
+
+struct blob_store {
+	const struct blob_ops *ops;
+};
+
+/* Filesystem driver rooted at dir (creates dir/blobs and dir/uploads). *out is new. */
+enum berr_code blob_fs_open(const char *dir, struct blob_store **out, struct berr *err);
+
+static inline void blob_close(struct blob_store *b)
+{
+	if (b)
+		b->ops->close(b);
+}
+
+#endif

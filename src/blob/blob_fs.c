@@ -1,0 +1,242 @@
+/* blob_fs.c - filesystem blob store.
+ *
+ * Layout under the data directory:
+ *     blobs/sha256/<first 2 hex>/<64 hex>   immutable blob files, 0644
+ *     uploads/<uuid>                        upload in progress (same filesystem: rename works)
+ * A blob appears only by rename(2) of a fully written, fsync'd upload file followed by an fsync
+ * of its directory, so a reader never sees partial content and a crash leaves at worst an
+ * orphan upload file (removed by upload expiry / gc). */
+#include "../base/feat.h"
+
+#include "blob.h"
+#include "../base/mem.h"
+#include "../base/util.h"
+#include "../oci/ref.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct blob_fs {
+	struct blob_store super;
+	char *root;
+	char *uploads;
+};
+
+static struct blob_fs *self(struct blob_store *b)
+{
+	return container_of(b, struct blob_fs, super);
+}
+
+static void upload_path(struct blob_fs *f, const char *id, char *out, size_t n)
+{
+	snprintf(out, n, "%s/%s", f->uploads, id);
+}
+
+/* Digests reach here already validated by the caller; re-check so a bad caller can never make
+ * us touch a path outside blobs/. */
+static enum berr_code blob_path(struct blob_fs *f, const char *digest, char *dir, char *file,
+                                size_t n, struct berr *err)
+{
+	if (!ref_digest_is_supported(digest))
+		return err_set(err, BERR_DIGEST_INVALID, "unsupported digest");
+	const char *hex = digest + 7;
+	snprintf(dir, n, "%s/blobs/sha256/%.2s", f->root, hex);
+	snprintf(file, n, "%s/%s", dir, hex);
+	return BERR_OK;
+}
+
+static void fs_close(struct blob_store *b)
+{
+	struct blob_fs *f = self(b);
+	free(f->root);
+	free(f->uploads);
+	free(f);
+}
+
+static enum berr_code fs_upload_create(struct blob_store *b, const char *id, struct berr *err)
+{
+	char p[PATH_MAX];
+	if (!uuid_is_valid(id))
+		return err_set(err, BERR_INVALID, "bad upload id");
+	upload_path(self(b), id, p, sizeof(p));
+	int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return err_sys(err, BERR_IO, errno, "create %s: %s", p, strerror(errno));
+	close(fd);
+	return BERR_OK;
+}
+
+static enum berr_code fs_upload_write(struct blob_store *b, const char *id, int64_t offset,
+                                      const void *data, size_t len, struct berr *err)
+{
+	char p[PATH_MAX];
+	upload_path(self(b), id, p, sizeof(p));
+	int fd = open(p, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_sys(err, errno == ENOENT ? BERR_NOT_FOUND : BERR_IO, errno,
+		               "open %s: %s", p, strerror(errno));
+	const char *s = data;
+	while (len) {
+		ssize_t w = pwrite(fd, s, len, offset);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+			close(fd);
+			return err_sys(err, BERR_IO, e, "write %s: %s", p, strerror(e));
+		}
+		s += w;
+		len -= (size_t)w;
+		offset += w;
+	}
+	close(fd);
+	return BERR_OK;
+}
+
+static enum berr_code fs_upload_sync(struct blob_store *b, const char *id, struct berr *err)
+{
+	char p[PATH_MAX];
+	upload_path(self(b), id, p, sizeof(p));
+	int fd = open(p, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_sys(err, errno == ENOENT ? BERR_NOT_FOUND : BERR_IO, errno,
+		               "open %s: %s", p, strerror(errno));
+	int rc = fdatasync(fd);
+	int e = errno;
+	close(fd);
+	if (rc < 0)
+		return err_sys(err, BERR_IO, e, "fdatasync %s: %s", p, strerror(e));
+	return BERR_OK;
+}
+
+static enum berr_code fs_upload_truncate(struct blob_store *b, const char *id, int64_t size,
+                                         struct berr *err)
+{
+	char p[PATH_MAX];
+	upload_path(self(b), id, p, sizeof(p));
+	if (truncate(p, size) < 0)
+		return err_sys(err, BERR_IO, errno, "truncate %s: %s", p, strerror(errno));
+	return BERR_OK;
+}
+
+static enum berr_code fs_upload_commit(struct blob_store *b, const char *id, const char *digest,
+                                       struct berr *err)
+{
+	struct blob_fs *f = self(b);
+	char up[PATH_MAX], dir[PATH_MAX], file[PATH_MAX];
+	upload_path(f, id, up, sizeof(up));
+	if (blob_path(f, digest, dir, file, sizeof(dir), err) != BERR_OK)
+		return err->code;
+	struct stat sb;
+	if (stat(file, &sb) == 0) {
+		/* Same digest, same bytes: keep the existing file. */
+		unlink(up);
+		return BERR_OK;
+	}
+	enum berr_code rc = fs_upload_sync(b, id, err);
+	if (rc != BERR_OK)
+		return rc;
+	if ((rc = fs_mkdirs(dir, err)) != BERR_OK)
+		return rc;
+	if (rename(up, file) < 0)
+		return err_sys(err, BERR_IO, errno, "rename %s: %s", file, strerror(errno));
+	return fs_fsync_dir(dir, err);
+}
+
+static void fs_upload_remove(struct blob_store *b, const char *id)
+{
+	char p[PATH_MAX];
+	if (!uuid_is_valid(id))
+		return;
+	upload_path(self(b), id, p, sizeof(p));
+	unlink(p);
+}
+
+static enum berr_code fs_open(struct blob_store *b, const char *digest, int *fd, int64_t *size,
+                              struct berr *err)
+{
+	char dir[PATH_MAX], file[PATH_MAX];
+	if (blob_path(self(b), digest, dir, file, sizeof(dir), err) != BERR_OK)
+		return err->code;
+	int d = open(file, O_RDONLY | O_CLOEXEC);
+	if (d < 0) {
+		if (errno == ENOENT)
+			return err_set(err, BERR_NOT_FOUND, "blob %s not found", digest);
+		return err_sys(err, BERR_IO, errno, "open %s: %s", file, strerror(errno));
+	}
+	struct stat sb;
+	if (fstat(d, &sb) < 0) {
+		int e = errno;
+		close(d);
+		return err_sys(err, BERR_IO, e, "stat %s: %s", file, strerror(e));
+	}
+	*fd = d;
+	if (size)
+		*size = sb.st_size;
+	return BERR_OK;
+}
+
+static enum berr_code fs_stat(struct blob_store *b, const char *digest, int64_t *size,
+                              struct berr *err)
+{
+	char dir[PATH_MAX], file[PATH_MAX];
+	if (blob_path(self(b), digest, dir, file, sizeof(dir), err) != BERR_OK)
+		return err->code;
+	struct stat sb;
+	if (stat(file, &sb) < 0) {
+		if (errno == ENOENT)
+			return err_set(err, BERR_NOT_FOUND, "blob %s not found", digest);
+		return err_sys(err, BERR_IO, errno, "stat %s: %s", file, strerror(errno));
+	}
+	if (size)
+		*size = sb.st_size;
+	return BERR_OK;
+}
+
+static enum berr_code fs_remove(struct blob_store *b, const char *digest, struct berr *err)
+{
+	char dir[PATH_MAX], file[PATH_MAX];
+	if (blob_path(self(b), digest, dir, file, sizeof(dir), err) != BERR_OK)
+		return err->code;
+	if (unlink(file) < 0 && errno != ENOENT)
+		return err_sys(err, BERR_IO, errno, "unlink %s: %s", file, strerror(errno));
+	return BERR_OK;
+}
+
+static const struct blob_ops fs_ops = {
+    .close = fs_close,
+    .upload_create = fs_upload_create,
+    .upload_write = fs_upload_write,
+    .upload_sync = fs_upload_sync,
+    .upload_truncate = fs_upload_truncate,
+    .upload_commit = fs_upload_commit,
+    .upload_remove = fs_upload_remove,
+    .open = fs_open,
+    .stat = fs_stat,
+    .remove = fs_remove,
+};
+
+enum berr_code blob_fs_open(const char *dir, struct blob_store **out, struct berr *err)
+{
+	struct blob_fs *f = xcalloc(1, sizeof(*f));
+	f->super.ops = &fs_ops;
+	f->root = xstrdup(dir);
+	f->uploads = xasprintf("%s/uploads", dir);
+	char *blobs = xasprintf("%s/blobs/sha256", dir);
+	enum berr_code rc = fs_mkdirs(blobs, err);
+	if (rc == BERR_OK)
+		rc = fs_mkdirs(f->uploads, err);
+	free(blobs);
+	if (rc != BERR_OK) {
+		fs_close(&f->super);
+		return rc;
+	}
+	*out = &f->super;
+	return BERR_OK;
+}

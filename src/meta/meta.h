@@ -1,0 +1,186 @@
+/* meta.h - the metadata store interface: repositories, images, tags, blob links, upload
+ * sessions and registry documents. The database is the only source of truth for metadata.
+ *
+ * One `struct meta` is one connection: use it from one thread at a time. Servers take
+ * connections from a `struct meta_pool`. Drivers implement `struct meta_ops` (sqlite now,
+ * postgres later) and embed `struct meta` first as `super`.
+ *
+ * Conventions: functions return BERR_OK, BERR_NOT_FOUND (lookups), BERR_CONFLICT (unique
+ * violations), BERR_BUSY (lock timeout) or BERR_IO. Strings in out-structs are new and are
+ * released by the matching *_clear(). Rows passed to callbacks are borrowed for the call.
+ * Writes that must be atomic run between txn_begin and txn_commit; txn_begin takes the write
+ * lock up front (no upgrade deadlocks). Times are epoch milliseconds. */
+#ifndef BERTH_META_H
+#define BERTH_META_H
+
+#include "../base/err.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct meta_repo {
+	int64_t id;
+	char *account;
+	char *region;
+	char *name;
+	int64_t created_at;
+	char *mutability;
+	char *mutability_filters; /* JSON array text or NULL */
+	bool scan_on_push;
+	char *encryption_type;
+	char *kms_key;       /* NULL if none */
+	char *resource_tags; /* JSON array text or NULL */
+	char *policy;        /* NULL if none */
+	char *lifecycle_policy;
+	int64_t lifecycle_evaluated_at;
+};
+
+struct meta_image {
+	int64_t id;
+	int64_t repo_id;
+	char *digest;
+	char *media_type;
+	char *artifact_type; /* NULL if none */
+	char *subject;       /* subject digest or NULL */
+	char *manifest;      /* exact bytes (NUL-terminated copy) or NULL when not loaded */
+	size_t manifest_len;
+	int64_t size;
+	int64_t pushed_at;
+	int64_t pulled_at; /* 0: never */
+	char *status;
+};
+
+enum meta_ref_kind { META_REF_BLOB = 0, META_REF_MANIFEST = 1 };
+
+struct meta_ref {
+	enum meta_ref_kind kind;
+	const char *digest;     /* borrowed */
+	const char *media_type; /* borrowed, may be NULL */
+	int64_t size;
+};
+
+struct meta_upload {
+	char id[37];
+	int64_t repo_id;
+	int64_t created_at;
+	int64_t updated_at;
+	int64_t size;
+	int64_t parts;
+	bool small_part;
+	int64_t last_part_size;
+	unsigned char *hash_state; /* new, may be NULL */
+	size_t hash_state_len;
+};
+
+enum meta_tag_filter { META_TAGS_ANY, META_TAGS_TAGGED, META_TAGS_UNTAGGED };
+
+/* Callbacks return 0 to continue, non-zero to stop the iteration early. */
+typedef int (*meta_repo_fn)(void *ctx, const struct meta_repo *r);
+typedef int (*meta_image_fn)(void *ctx, const struct meta_image *img);
+typedef int (*meta_str_fn)(void *ctx, const char *s);
+
+struct meta;
+
+struct meta_ops {
+	void (*close)(struct meta *m);
+	enum berr_code (*txn_begin)(struct meta *m, struct berr *err);
+	enum berr_code (*txn_commit)(struct meta *m, struct berr *err);
+	void (*txn_rollback)(struct meta *m);
+
+	enum berr_code (*repo_insert)(struct meta *m, struct meta_repo *r, struct berr *err);
+	enum berr_code (*repo_get)(struct meta *m, const char *account, const char *region,
+	                           const char *name, struct meta_repo *out, struct berr *err);
+	enum berr_code (*repo_update)(struct meta *m, const struct meta_repo *r, struct berr *err);
+	enum berr_code (*repo_delete)(struct meta *m, int64_t repo_id, struct berr *err);
+	enum berr_code (*repo_list)(struct meta *m, const char *account, const char *region,
+	                            int64_t after_id, int64_t limit, meta_repo_fn fn, void *ctx,
+	                            struct berr *err);
+	enum berr_code (*repo_image_count)(struct meta *m, int64_t repo_id, int64_t *n,
+	                                   struct berr *err);
+
+	enum berr_code (*image_get)(struct meta *m, int64_t repo_id, const char *digest,
+	                            bool with_manifest, struct meta_image *out, struct berr *err);
+	enum berr_code (*image_get_by_tag)(struct meta *m, int64_t repo_id, const char *tag,
+	                                   bool with_manifest, struct meta_image *out,
+	                                   struct berr *err);
+	enum berr_code (*image_insert)(struct meta *m, struct meta_image *img,
+	                               const struct meta_ref *refs, size_t nrefs, struct berr *err);
+	enum berr_code (*image_delete)(struct meta *m, int64_t image_id, struct berr *err);
+	enum berr_code (*image_list)(struct meta *m, int64_t repo_id, int64_t after_id,
+	                             int64_t limit, enum meta_tag_filter filter, meta_image_fn fn,
+	                             void *ctx, struct berr *err);
+	enum berr_code (*image_tags)(struct meta *m, int64_t image_id, meta_str_fn fn, void *ctx,
+	                             struct berr *err);
+	enum berr_code (*image_touch_pull)(struct meta *m, int64_t image_id, int64_t at,
+	                                   struct berr *err);
+	/* *out = true if a manifest list/index stored in the repository references digest. */
+	enum berr_code (*image_is_child)(struct meta *m, int64_t repo_id, const char *digest,
+	                                 bool *out, struct berr *err);
+	/* Children (kind MANIFEST refs) of an image: calls fn with each child digest. */
+	enum berr_code (*image_children)(struct meta *m, int64_t image_id, meta_str_fn fn,
+	                                 void *ctx, struct berr *err);
+
+	/* Points tag at image (insert or move), giving it a new attachment sequence number. */
+	enum berr_code (*tag_set)(struct meta *m, int64_t repo_id, const char *tag,
+	                          int64_t image_id, struct berr *err);
+	enum berr_code (*tag_delete)(struct meta *m, int64_t repo_id, const char *tag,
+	                             struct berr *err);
+	enum berr_code (*tag_count)(struct meta *m, int64_t image_id, int64_t *n, struct berr *err);
+
+	/* Global blob registry (the blob store's index). */
+	enum berr_code (*blob_get)(struct meta *m, const char *digest, int64_t *size,
+	                           struct berr *err);
+	enum berr_code (*blob_insert)(struct meta *m, const char *digest, int64_t size,
+	                              struct berr *err);
+	enum berr_code (*repo_blob_link)(struct meta *m, int64_t repo_id, const char *digest,
+	                                 struct berr *err);
+	/* Blob as seen by a repository: linked there or referenced by one of its manifests.
+	 * *size from the blob registry, *media_type (new or NULL) from a referencing manifest,
+	 * *referenced = referenced by a manifest of the repository. BERR_NOT_FOUND otherwise. */
+	enum berr_code (*repo_blob_get)(struct meta *m, int64_t repo_id, const char *digest,
+	                                int64_t *size, char **media_type, bool *referenced,
+	                                struct berr *err);
+
+	enum berr_code (*upload_insert)(struct meta *m, const struct meta_upload *u,
+	                                struct berr *err);
+	enum berr_code (*upload_get)(struct meta *m, const char *id, struct meta_upload *out,
+	                             struct berr *err);
+	enum berr_code (*upload_update)(struct meta *m, const struct meta_upload *u,
+	                                struct berr *err);
+	enum berr_code (*upload_delete)(struct meta *m, const char *id, struct berr *err);
+
+	enum berr_code (*kv_get)(struct meta *m, const char *account, const char *region,
+	                         const char *name, char **value, struct berr *err);
+	enum berr_code (*kv_put)(struct meta *m, const char *account, const char *region,
+	                         const char *name, const char *value, struct berr *err);
+	enum berr_code (*kv_delete)(struct meta *m, const char *account, const char *region,
+	                            const char *name, struct berr *err);
+};
+
+struct meta {
+	const struct meta_ops *ops;
+};
+
+void meta_repo_clear(struct meta_repo *r);
+void meta_image_clear(struct meta_image *img);
+void meta_upload_clear(struct meta_upload *u);
+
+/* Opens a SQLite connection on path (creating and migrating the schema on first use).
+ * *out is new (meta_close). Thread: the connection is used by one thread at a time. */
+enum berr_code meta_sqlite_open(const char *path, struct meta **out, struct berr *err);
+static inline void meta_close(struct meta *m)
+{
+	if (m)
+		m->ops->close(m);
+}
+
+/* A fixed-size pool of connections shared by server threads. acquire blocks while all are in
+ * use. Thread-safe. */
+struct meta_pool;
+enum berr_code meta_pool_open(const char *path, int size, struct meta_pool **out, struct berr *err);
+struct meta *meta_pool_acquire(struct meta_pool *p);
+void meta_pool_release(struct meta_pool *p, struct meta *m);
+void meta_pool_close(struct meta_pool *p);
+
+#endif

@@ -1,0 +1,1015 @@
+/* meta_sqlite.c - the SQLite metadata driver (embedded default).
+ *
+ * Design: one sqlite3 connection per struct meta, WAL journal, synchronous=FULL so a committed
+ * transaction is durable when COMMIT returns (berth acknowledges pushes only after that).
+ * Write transactions start with BEGIN IMMEDIATE: the write lock is taken up front, so two
+ * writers never deadlock on a read->write upgrade; busy_timeout makes waiters queue.
+ * Prepared statements are cached per connection (index = enum stmt_id) and reset after use.
+ * Schema migrations are embedded (scripts/embed.sh) and tracked in PRAGMA user_version; they
+ * run under BEGIN IMMEDIATE so concurrent processes (serve + gc CLI) apply them once. */
+#include "../base/feat.h"
+
+#include "meta.h"
+#include "../base/mem.h"
+#include "../base/util.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct schema_step {
+	int version;
+	const char *sql;
+};
+extern const struct schema_step schema_sqlite[];
+
+#define BUSY_TIMEOUT_MS 30000
+
+enum stmt_id {
+	S_BEGIN,
+	S_COMMIT,
+	S_ROLLBACK,
+	S_REPO_INSERT,
+	S_REPO_GET,
+	S_REPO_UPDATE,
+	S_REPO_DELETE,
+	S_REPO_LIST,
+	S_REPO_IMAGE_COUNT,
+	S_IMAGE_GET,
+	S_IMAGE_GET_NOMAN,
+	S_IMAGE_BY_TAG,
+	S_IMAGE_BY_TAG_NOMAN,
+	S_IMAGE_INSERT,
+	S_REF_INSERT,
+	S_IMAGE_DELETE,
+	S_IMAGE_LIST_ANY,
+	S_IMAGE_LIST_TAGGED,
+	S_IMAGE_LIST_UNTAGGED,
+	S_IMAGE_TAGS,
+	S_IMAGE_TOUCH,
+	S_IMAGE_IS_CHILD,
+	S_IMAGE_CHILDREN,
+	S_TAG_SET,
+	S_TAG_DELETE,
+	S_TAG_COUNT,
+	S_BLOB_GET,
+	S_BLOB_INSERT,
+	S_REPO_BLOB_LINK,
+	S_REPO_BLOB_LINKED,
+	S_REPO_BLOB_REF,
+	S_UPLOAD_INSERT,
+	S_UPLOAD_GET,
+	S_UPLOAD_UPDATE,
+	S_UPLOAD_DELETE,
+	S_KV_GET,
+	S_KV_PUT,
+	S_KV_DELETE,
+	S__COUNT
+};
+
+#define REPO_COLS                                                                                  \
+	"id, account, region, name, created_at, mutability, mutability_filters, scan_on_push, "    \
+	"encryption_type, kms_key, resource_tags, policy, lifecycle_policy, "                      \
+	"lifecycle_evaluated_at"
+#define IMAGE_COLS_NOMAN                                                                           \
+	"i.id, i.repo_id, i.digest, i.media_type, i.artifact_type, i.subject, NULL, i.size, "      \
+	"i.pushed_at, i.pulled_at, i.status"
+#define IMAGE_COLS                                                                                 \
+	"i.id, i.repo_id, i.digest, i.media_type, i.artifact_type, i.subject, i.manifest, "        \
+	"i.size, i.pushed_at, i.pulled_at, i.status"
+
+static const char *const stmt_sql[S__COUNT] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_REPO_INSERT] = "INSERT INTO repos (account, region, name, created_at, mutability, "
+                      "mutability_filters, scan_on_push, encryption_type, kms_key, "
+                      "resource_tags, policy, lifecycle_policy, lifecycle_evaluated_at) "
+                      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [S_REPO_GET] = "SELECT " REPO_COLS " FROM repos WHERE account=? AND region=? AND name=?",
+    [S_REPO_UPDATE] = "UPDATE repos SET mutability=?, mutability_filters=?, scan_on_push=?, "
+                      "encryption_type=?, kms_key=?, resource_tags=?, policy=?, "
+                      "lifecycle_policy=?, lifecycle_evaluated_at=? WHERE id=?",
+    [S_REPO_DELETE] = "DELETE FROM repos WHERE id=?",
+    [S_REPO_LIST] = "SELECT " REPO_COLS " FROM repos WHERE account=? AND region=? AND id>? "
+                    "ORDER BY id LIMIT ?",
+    [S_REPO_IMAGE_COUNT] = "SELECT count(*) FROM images WHERE repo_id=?",
+    [S_IMAGE_GET] = "SELECT " IMAGE_COLS " FROM images i WHERE i.repo_id=? AND i.digest=?",
+    [S_IMAGE_GET_NOMAN] =
+        "SELECT " IMAGE_COLS_NOMAN " FROM images i WHERE i.repo_id=? AND i.digest=?",
+    [S_IMAGE_BY_TAG] = "SELECT " IMAGE_COLS " FROM tags t JOIN images i ON i.id=t.image_id "
+                       "WHERE t.repo_id=? AND t.name=?",
+    [S_IMAGE_BY_TAG_NOMAN] =
+        "SELECT " IMAGE_COLS_NOMAN " FROM tags t JOIN images i ON i.id=t.image_id "
+        "WHERE t.repo_id=? AND t.name=?",
+    [S_IMAGE_INSERT] = "INSERT INTO images (repo_id, digest, media_type, artifact_type, "
+                       "subject, manifest, size, pushed_at, pulled_at, status) "
+                       "VALUES (?,?,?,?,?,?,?,?,NULL,'ACTIVE')",
+    [S_REF_INSERT] = "INSERT INTO image_refs (image_id, repo_id, kind, digest, media_type, "
+                     "size) VALUES (?,?,?,?,?,?)",
+    [S_IMAGE_DELETE] = "DELETE FROM images WHERE id=?",
+    [S_IMAGE_LIST_ANY] = "SELECT " IMAGE_COLS_NOMAN " FROM images i WHERE i.repo_id=? AND "
+                         "i.id>? ORDER BY i.id LIMIT ?",
+    [S_IMAGE_LIST_TAGGED] =
+        "SELECT " IMAGE_COLS_NOMAN " FROM images i WHERE i.repo_id=? AND i.id>? AND EXISTS (SELECT "
+        "1 FROM tags t WHERE t.image_id=i.id) ORDER BY i.id LIMIT ?",
+    [S_IMAGE_LIST_UNTAGGED] =
+        "SELECT " IMAGE_COLS_NOMAN " FROM images i WHERE i.repo_id=? AND i.id>? AND NOT EXISTS "
+        "(SELECT 1 FROM tags t WHERE t.image_id=i.id) ORDER BY i.id "
+        "LIMIT ?",
+    [S_IMAGE_TAGS] = "SELECT name FROM tags WHERE image_id=? ORDER BY seq",
+    [S_IMAGE_TOUCH] = "UPDATE images SET pulled_at=? WHERE id=? AND "
+                      "(pulled_at IS NULL OR pulled_at<?)",
+    [S_IMAGE_IS_CHILD] = "SELECT 1 FROM image_refs WHERE repo_id=? AND digest=? AND kind=1 "
+                         "LIMIT 1",
+    [S_IMAGE_CHILDREN] = "SELECT digest FROM image_refs WHERE image_id=? AND kind=1",
+    [S_TAG_SET] = "INSERT INTO tags (repo_id, name, image_id, seq) VALUES (?,?,?, "
+                  "(SELECT coalesce(max(seq),0)+1 FROM tags WHERE repo_id=?1)) "
+                  "ON CONFLICT (repo_id, name) DO UPDATE SET image_id=excluded.image_id, "
+                  "seq=excluded.seq",
+    [S_TAG_DELETE] = "DELETE FROM tags WHERE repo_id=? AND name=?",
+    [S_TAG_COUNT] = "SELECT count(*) FROM tags WHERE image_id=?",
+    [S_BLOB_GET] = "SELECT size FROM blobs WHERE digest=?",
+    [S_BLOB_INSERT] = "INSERT INTO blobs (digest, size, created_at) VALUES (?,?,?) "
+                      "ON CONFLICT (digest) DO NOTHING",
+    [S_REPO_BLOB_LINK] = "INSERT INTO repo_blobs (repo_id, digest, linked_at) VALUES (?,?,?) "
+                         "ON CONFLICT (repo_id, digest) DO UPDATE SET "
+                         "linked_at=excluded.linked_at",
+    [S_REPO_BLOB_LINKED] = "SELECT 1 FROM repo_blobs WHERE repo_id=? AND digest=?",
+    [S_REPO_BLOB_REF] = "SELECT media_type FROM image_refs WHERE repo_id=? AND digest=? AND "
+                        "kind=0 LIMIT 1",
+    [S_UPLOAD_INSERT] = "INSERT INTO uploads (id, repo_id, created_at, updated_at, size, "
+                        "parts, small_part, last_part_size, hash_state) "
+                        "VALUES (?,?,?,?,?,?,?,?,?)",
+    [S_UPLOAD_GET] = "SELECT id, repo_id, created_at, updated_at, size, parts, small_part, "
+                     "last_part_size, hash_state FROM uploads WHERE id=?",
+    [S_UPLOAD_UPDATE] = "UPDATE uploads SET updated_at=?, size=?, parts=?, small_part=?, "
+                        "last_part_size=?, hash_state=? WHERE id=?",
+    [S_UPLOAD_DELETE] = "DELETE FROM uploads WHERE id=?",
+    [S_KV_GET] = "SELECT value FROM registry_kv WHERE account=? AND region=? AND name=?",
+    [S_KV_PUT] = "INSERT INTO registry_kv (account, region, name, value) VALUES (?,?,?,?) "
+                 "ON CONFLICT (account, region, name) DO UPDATE SET value=excluded.value",
+    [S_KV_DELETE] = "DELETE FROM registry_kv WHERE account=? AND region=? AND name=?",
+};
+
+struct meta_sqlite {
+	struct meta super;
+	sqlite3 *db;
+	sqlite3_stmt *stmts[S__COUNT];
+};
+
+static struct meta_sqlite *self(struct meta *m)
+{
+	return container_of(m, struct meta_sqlite, super);
+}
+
+static enum berr_code db_err(struct meta_sqlite *s, int rc, struct berr *err)
+{
+	int prim = rc & 0xff;
+	if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED)
+		return err_set(err, BERR_BUSY, "database is busy");
+	if (prim == SQLITE_CONSTRAINT)
+		return err_set(err, BERR_CONFLICT, "constraint violation: %s",
+		               sqlite3_errmsg(s->db));
+	return err_set(err, BERR_IO, "database error: %s", sqlite3_errmsg(s->db));
+}
+
+/* Returns the cached statement, reset and with bindings cleared. NULL on prepare failure. */
+static sqlite3_stmt *st(struct meta_sqlite *s, enum stmt_id id, struct berr *err)
+{
+	sqlite3_stmt *q = s->stmts[id];
+	if (!q) {
+		int rc = sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &q,
+		                            NULL);
+		if (rc != SQLITE_OK) {
+			db_err(s, rc, err);
+			return NULL;
+		}
+		s->stmts[id] = q;
+	}
+	return q;
+}
+
+static void done(sqlite3_stmt *q)
+{
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+}
+
+static void bind_text(sqlite3_stmt *q, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(q, i, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(q, i);
+}
+
+static char *col_text(sqlite3_stmt *q, int i)
+{
+	const unsigned char *t = sqlite3_column_text(q, i);
+	if (!t)
+		return NULL;
+	return xstrndup((const char *)t, (size_t)sqlite3_column_bytes(q, i));
+}
+
+/* Runs a statement that returns no rows. */
+static enum berr_code exec_done(struct meta_sqlite *s, sqlite3_stmt *q, struct berr *err)
+{
+	int rc = sqlite3_step(q);
+	enum berr_code ec = BERR_OK;
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		ec = db_err(s, rc, err);
+	done(q);
+	return ec;
+}
+
+static enum berr_code exec_simple(struct meta *m, enum stmt_id id, struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, id, err);
+	if (!q)
+		return err->code;
+	return exec_done(s, q, err);
+}
+
+static void sq_close(struct meta *m)
+{
+	struct meta_sqlite *s = self(m);
+	for (int i = 0; i < S__COUNT; i++)
+		sqlite3_finalize(s->stmts[i]);
+	sqlite3_close(s->db);
+	free(s);
+}
+
+static enum berr_code sq_txn_begin(struct meta *m, struct berr *err)
+{
+	return exec_simple(m, S_BEGIN, err);
+}
+
+static enum berr_code sq_txn_commit(struct meta *m, struct berr *err)
+{
+	return exec_simple(m, S_COMMIT, err);
+}
+
+static void sq_txn_rollback(struct meta *m)
+{
+	struct meta_sqlite *s = self(m);
+	if (!sqlite3_get_autocommit(s->db)) {
+		struct berr e;
+		exec_simple(m, S_ROLLBACK, &e);
+	}
+}
+
+/* ---- repositories ---- */
+
+static void read_repo(sqlite3_stmt *q, struct meta_repo *r)
+{
+	r->id = sqlite3_column_int64(q, 0);
+	r->account = col_text(q, 1);
+	r->region = col_text(q, 2);
+	r->name = col_text(q, 3);
+	r->created_at = sqlite3_column_int64(q, 4);
+	r->mutability = col_text(q, 5);
+	r->mutability_filters = col_text(q, 6);
+	r->scan_on_push = sqlite3_column_int(q, 7) != 0;
+	r->encryption_type = col_text(q, 8);
+	r->kms_key = col_text(q, 9);
+	r->resource_tags = col_text(q, 10);
+	r->policy = col_text(q, 11);
+	r->lifecycle_policy = col_text(q, 12);
+	r->lifecycle_evaluated_at = sqlite3_column_int64(q, 13);
+}
+
+static enum berr_code sq_repo_insert(struct meta *m, struct meta_repo *r, struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, S_REPO_INSERT, err);
+	if (!q)
+		return err->code;
+	bind_text(q, 1, r->account);
+	bind_text(q, 2, r->region);
+	bind_text(q, 3, r->name);
+	sqlite3_bind_int64(q, 4, r->created_at);
+	bind_text(q, 5, r->mutability);
+	bind_text(q, 6, r->mutability_filters);
+	sqlite3_bind_int(q, 7, r->scan_on_push);
+	bind_text(q, 8, r->encryption_type);
+	bind_text(q, 9, r->kms_key);
+	bind_text(q, 10, r->resource_tags);
+	bind_text(q, 11, r->policy);
+	bind_text(q, 12, r->lifecycle_policy);
+	sqlite3_bind_int64(q, 13, r->lifecycle_evaluated_at);
+	enum berr_code rc = exec_done(s, q, err);
+	if (rc == BERR_OK)
+		r->id = sqlite3_last_insert_rowid(s->db);
+	return rc;
+}
+
+static enum berr_code sq_repo_get(struct meta *m, const char *account, const char *region,
+                                  const char *name, struct meta_repo *out, struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, S_REPO_GET, err);
+	if (!q)
+		return err->code;
+	bind_text(q, 1, account);
+	bind_text(q, 2, region);
+	bind_text(q, 3, name);
+	int rc = sqlite3_step(q);
+	enum berr_code ec = BERR_OK;
+	if (rc == SQLITE_ROW)
+		read_repo(q, out);
+	else if (rc == SQLITE_DONE)
+		ec = err_set(err, BERR_NOT_FOUND, "repository not found");
+	else
+		ec = db_err(s, rc, err);
+	done(q);
+	return ec;
+}
+
+static enum berr_code sq_repo_update(struct meta *m, const struct meta_repo *r, struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, S_REPO_UPDATE, err);
+	if (!q)
+		return err->code;
+	bind_text(q, 1, r->mutability);
+	bind_text(q, 2, r->mutability_filters);
+	sqlite3_bind_int(q, 3, r->scan_on_push);
+	bind_text(q, 4, r->encryption_type);
+	bind_text(q, 5, r->kms_key);
+	bind_text(q, 6, r->resource_tags);
+	bind_text(q, 7, r->policy);
+	bind_text(q, 8, r->lifecycle_policy);
+	sqlite3_bind_int64(q, 9, r->lifecycle_evaluated_at);
+	sqlite3_bind_int64(q, 10, r->id);
+	return exec_done(s, q, err);
+}
+
+static enum berr_code sq_by_id(struct meta *m, enum stmt_id id, int64_t v, struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, id, err);
+	if (!q)
+		return err->code;
+	sqlite3_bind_int64(q, 1, v);
+	return exec_done(s, q, err);
+}
+
+static enum berr_code sq_repo_delete(struct meta *m, int64_t repo_id, struct berr *err)
+{
+	return sq_by_id(m, S_REPO_DELETE, repo_id, err);
+}
+
+static enum berr_code sq_repo_list(struct meta *m, const char *account, const char *region,
+                                   int64_t after_id, int64_t limit, meta_repo_fn fn, void *ctx,
+                                   struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, S_REPO_LIST, err);
+	if (!q)
+		return err->code;
+	bind_text(q, 1, account);
+	bind_text(q, 2, region);
+	sqlite3_bind_int64(q, 3, after_id);
+	sqlite3_bind_int64(q, 4, limit);
+	enum berr_code ec = BERR_OK;
+	int rc;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		struct meta_repo r = {0};
+		read_repo(q, &r);
+		int stop = fn(ctx, &r);
+		meta_repo_clear(&r);
+		if (stop)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ec = db_err(s, rc, err);
+	done(q);
+	return ec;
+}
+
+static enum berr_code count_query(struct meta *m, enum stmt_id id, int64_t v, int64_t *n,
+                                  struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, id, err);
+	if (!q)
+		return err->code;
+	sqlite3_bind_int64(q, 1, v);
+	int rc = sqlite3_step(q);
+	enum berr_code ec = BERR_OK;
+	if (rc == SQLITE_ROW)
+		*n = sqlite3_column_int64(q, 0);
+	else
+		ec = db_err(s, rc, err);
+	done(q);
+	return ec;
+}
+
+static enum berr_code sq_repo_image_count(struct meta *m, int64_t repo_id, int64_t *n,
+                                          struct berr *err)
+{
+	return count_query(m, S_REPO_IMAGE_COUNT, repo_id, n, err);
+}
+
+/* ---- images ---- */
+
+static void read_image(sqlite3_stmt *q, struct meta_image *img)
+{
+	img->id = sqlite3_column_int64(q, 0);
+	img->repo_id = sqlite3_column_int64(q, 1);
+	img->digest = col_text(q, 2);
+	img->media_type = col_text(q, 3);
+	img->artifact_type = col_text(q, 4);
+	img->subject = col_text(q, 5);
+	if (sqlite3_column_type(q, 6) != SQLITE_NULL) {
+		const void *b = sqlite3_column_blob(q, 6);
+		size_t n = (size_t)sqlite3_column_bytes(q, 6);
+		img->manifest = xstrndup(b ? b : "", n);
+		img->manifest_len = n;
+	}
+	img->size = sqlite3_column_int64(q, 7);
+	img->pushed_at = sqlite3_column_int64(q, 8);
+	img->pulled_at = sqlite3_column_int64(q, 9);
+	img->status = col_text(q, 10);
+}
+
+static enum berr_code image_lookup(struct meta *m, enum stmt_id id, int64_t repo_id,
+                                   const char *key, struct meta_image *out, struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, id, err);
+	if (!q)
+		return err->code;
+	sqlite3_bind_int64(q, 1, repo_id);
+	bind_text(q, 2, key);
+	int rc = sqlite3_step(q);
+	enum berr_code ec = BERR_OK;
+	if (rc == SQLITE_ROW)
+		read_image(q, out);
+	else if (rc == SQLITE_DONE)
+		ec = err_set(err, BERR_NOT_FOUND, "image not found");
+	else
+		ec = db_err(s, rc, err);
+	done(q);
+	return ec;
+}
+
+static enum berr_code sq_image_get(struct meta *m, int64_t repo_id, const char *digest,
+                                   bool with_manifest, struct meta_image *out, struct berr *err)
+{
+	return image_lookup(m, with_manifest ? S_IMAGE_GET : S_IMAGE_GET_NOMAN, repo_id, digest,
+	                    out, err);
+}
+
+static enum berr_code sq_image_get_by_tag(struct meta *m, int64_t repo_id, const char *tag,
+                                          bool with_manifest, struct meta_image *out,
+                                          struct berr *err)
+{
+	return image_lookup(m, with_manifest ? S_IMAGE_BY_TAG : S_IMAGE_BY_TAG_NOMAN, repo_id, tag,
+	                    out, err);
+}
+
+static enum berr_code sq_image_insert(struct meta *m, struct meta_image *img,
+                                      const struct meta_ref *refs, size_t nrefs, struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, S_IMAGE_INSERT, err);
+	if (!q)
+		return err->code;
+	sqlite3_bind_int64(q, 1, img->repo_id);
+	bind_text(q, 2, img->digest);
+	bind_text(q, 3, img->media_type);
+	bind_text(q, 4, img->artifact_type);
+	bind_text(q, 5, img->subject);
+	sqlite3_bind_blob64(q, 6, img->manifest, img->manifest_len, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 7, img->size);
+	sqlite3_bind_int64(q, 8, img->pushed_at);
+	enum berr_code ec = exec_done(s, q, err);
+	if (ec != BERR_OK)
+		return ec;
+	img->id = sqlite3_last_insert_rowid(s->db);
+	for (size_t i = 0; i < nrefs; i++) {
+		q = st(s, S_REF_INSERT, err);
+		if (!q)
+			return err->code;
+		sqlite3_bind_int64(q, 1, img->id);
+		sqlite3_bind_int64(q, 2, img->repo_id);
+		sqlite3_bind_int(q, 3, (int)refs[i].kind);
+		bind_text(q, 4, refs[i].digest);
+		bind_text(q, 5, refs[i].media_type);
+		sqlite3_bind_int64(q, 6, refs[i].size);
+		if ((ec = exec_done(s, q, err)) != BERR_OK)
+			return ec;
+	}
+	return BERR_OK;
+}
+
+static enum berr_code sq_image_delete(struct meta *m, int64_t image_id, struct berr *err)
+{
+	return sq_by_id(m, S_IMAGE_DELETE, image_id, err);
+}
+
+static enum berr_code sq_image_list(struct meta *m, int64_t repo_id, int64_t after_id,
+                                    int64_t limit, enum meta_tag_filter filter, meta_image_fn fn,
+                                    void *ctx, struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	enum stmt_id id = filter == META_TAGS_TAGGED     ? S_IMAGE_LIST_TAGGED
+	                  : filter == META_TAGS_UNTAGGED ? S_IMAGE_LIST_UNTAGGED
+	                                                 : S_IMAGE_LIST_ANY;
+	sqlite3_stmt *q = st(s, id, err);
+	if (!q)
+		return err->code;
+	sqlite3_bind_int64(q, 1, repo_id);
+	sqlite3_bind_int64(q, 2, after_id);
+	sqlite3_bind_int64(q, 3, limit);
+	/* Rows are copied out before the callback runs, so callbacks may use this connection
+	 * (e.g. to read an image's tags) without disturbing the iteration. */
+	size_t n = 0, cap = 16;
+	struct meta_image *rows = xmalloc(cap * sizeof(*rows));
+	int rc;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if (n == cap)
+			rows = xrealloc(rows, (cap *= 2) * sizeof(*rows));
+		memset(&rows[n], 0, sizeof(rows[n]));
+		read_image(q, &rows[n++]);
+	}
+	enum berr_code ec = BERR_OK;
+	if (rc != SQLITE_DONE)
+		ec = db_err(s, rc, err);
+	done(q);
+	bool stopped = ec != BERR_OK;
+	for (size_t i = 0; i < n; i++) {
+		if (!stopped && fn(ctx, &rows[i]))
+			stopped = true; /* keep looping only to free the copies */
+		meta_image_clear(&rows[i]);
+	}
+	free(rows);
+	return ec;
+}
+
+static enum berr_code str_rows(struct meta *m, enum stmt_id id, int64_t v, meta_str_fn fn,
+                               void *ctx, struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, id, err);
+	if (!q)
+		return err->code;
+	sqlite3_bind_int64(q, 1, v);
+	int rc;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(q, 0);
+		if (fn(ctx, t ? t : ""))
+			break;
+	}
+	enum berr_code ec = BERR_OK;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ec = db_err(s, rc, err);
+	done(q);
+	return ec;
+}
+
+static enum berr_code sq_image_tags(struct meta *m, int64_t image_id, meta_str_fn fn, void *ctx,
+                                    struct berr *err)
+{
+	return str_rows(m, S_IMAGE_TAGS, image_id, fn, ctx, err);
+}
+
+static enum berr_code sq_image_children(struct meta *m, int64_t image_id, meta_str_fn fn, void *ctx,
+                                        struct berr *err)
+{
+	return str_rows(m, S_IMAGE_CHILDREN, image_id, fn, ctx, err);
+}
+
+static enum berr_code sq_image_touch_pull(struct meta *m, int64_t image_id, int64_t at,
+                                          struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, S_IMAGE_TOUCH, err);
+	if (!q)
+		return err->code;
+	sqlite3_bind_int64(q, 1, at);
+	sqlite3_bind_int64(q, 2, image_id);
+	sqlite3_bind_int64(q, 3, at);
+	return exec_done(s, q, err);
+}
+
+static enum berr_code exists_query(struct meta_sqlite *s, sqlite3_stmt *q, bool *out,
+                                   struct berr *err)
+{
+	int rc = sqlite3_step(q);
+	enum berr_code ec = BERR_OK;
+	if (rc == SQLITE_ROW)
+		*out = true;
+	else if (rc == SQLITE_DONE)
+		*out = false;
+	else
+		ec = db_err(s, rc, err);
+	done(q);
+	return ec;
+}
+
+static enum berr_code sq_image_is_child(struct meta *m, int64_t repo_id, const char *digest,
+                                        bool *out, struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, S_IMAGE_IS_CHILD, err);
+	if (!q)
+		return err->code;
+	sqlite3_bind_int64(q, 1, repo_id);
+	bind_text(q, 2, digest);
+	return exists_query(s, q, out, err);
+}
+
+/* ---- tags ---- */
+
+static enum berr_code sq_tag_set(struct meta *m, int64_t repo_id, const char *tag, int64_t image_id,
+                                 struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, S_TAG_SET, err);
+	if (!q)
+		return err->code;
+	sqlite3_bind_int64(q, 1, repo_id);
+	bind_text(q, 2, tag);
+	sqlite3_bind_int64(q, 3, image_id);
+	return exec_done(s, q, err);
+}
+
+static enum berr_code sq_tag_delete(struct meta *m, int64_t repo_id, const char *tag,
+                                    struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, S_TAG_DELETE, err);
+	if (!q)
+		return err->code;
+	sqlite3_bind_int64(q, 1, repo_id);
+	bind_text(q, 2, tag);
+	return exec_done(s, q, err);
+}
+
+static enum berr_code sq_tag_count(struct meta *m, int64_t image_id, int64_t *n, struct berr *err)
+{
+	return count_query(m, S_TAG_COUNT, image_id, n, err);
+}
+
+/* ---- blobs ---- */
+
+static enum berr_code sq_blob_get(struct meta *m, const char *digest, int64_t *size,
+                                  struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, S_BLOB_GET, err);
+	if (!q)
+		return err->code;
+	bind_text(q, 1, digest);
+	int rc = sqlite3_step(q);
+	enum berr_code ec = BERR_OK;
+	if (rc == SQLITE_ROW) {
+		if (size)
+			*size = sqlite3_column_int64(q, 0);
+	} else if (rc == SQLITE_DONE) {
+		ec = err_set(err, BERR_NOT_FOUND, "blob not found");
+	} else {
+		ec = db_err(s, rc, err);
+	}
+	done(q);
+	return ec;
+}
+
+static enum berr_code sq_blob_insert(struct meta *m, const char *digest, int64_t size,
+                                     struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, S_BLOB_INSERT, err);
+	if (!q)
+		return err->code;
+	bind_text(q, 1, digest);
+	sqlite3_bind_int64(q, 2, size);
+	sqlite3_bind_int64(q, 3, clock_now_ms());
+	return exec_done(s, q, err);
+}
+
+static enum berr_code sq_repo_blob_link(struct meta *m, int64_t repo_id, const char *digest,
+                                        struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, S_REPO_BLOB_LINK, err);
+	if (!q)
+		return err->code;
+	sqlite3_bind_int64(q, 1, repo_id);
+	bind_text(q, 2, digest);
+	sqlite3_bind_int64(q, 3, clock_now_ms());
+	return exec_done(s, q, err);
+}
+
+static enum berr_code sq_repo_blob_get(struct meta *m, int64_t repo_id, const char *digest,
+                                       int64_t *size, char **media_type, bool *referenced,
+                                       struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	bool linked = false, refd = false;
+	char *mt = NULL;
+	sqlite3_stmt *q = st(s, S_REPO_BLOB_REF, err);
+	if (!q)
+		return err->code;
+	sqlite3_bind_int64(q, 1, repo_id);
+	bind_text(q, 2, digest);
+	int rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		refd = true;
+		mt = col_text(q, 0);
+	} else if (rc != SQLITE_DONE) {
+		enum berr_code ec = db_err(s, rc, err);
+		done(q);
+		return ec;
+	}
+	done(q);
+	if (!refd) {
+		q = st(s, S_REPO_BLOB_LINKED, err);
+		if (!q)
+			return err->code;
+		sqlite3_bind_int64(q, 1, repo_id);
+		bind_text(q, 2, digest);
+		enum berr_code ec = exists_query(s, q, &linked, err);
+		if (ec != BERR_OK)
+			return ec;
+	}
+	if (!refd && !linked)
+		return err_set(err, BERR_NOT_FOUND, "blob not found in repository");
+	int64_t sz = 0;
+	enum berr_code ec = sq_blob_get(m, digest, &sz, err);
+	if (ec != BERR_OK) {
+		free(mt);
+		return ec;
+	}
+	if (size)
+		*size = sz;
+	if (media_type)
+		*media_type = mt;
+	else
+		free(mt);
+	if (referenced)
+		*referenced = refd;
+	return BERR_OK;
+}
+
+/* ---- uploads ---- */
+
+static void bind_upload_state(sqlite3_stmt *q, int i, const struct meta_upload *u)
+{
+	if (u->hash_state)
+		sqlite3_bind_blob(q, i, u->hash_state, (int)u->hash_state_len, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(q, i);
+}
+
+static enum berr_code sq_upload_insert(struct meta *m, const struct meta_upload *u,
+                                       struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, S_UPLOAD_INSERT, err);
+	if (!q)
+		return err->code;
+	bind_text(q, 1, u->id);
+	sqlite3_bind_int64(q, 2, u->repo_id);
+	sqlite3_bind_int64(q, 3, u->created_at);
+	sqlite3_bind_int64(q, 4, u->updated_at);
+	sqlite3_bind_int64(q, 5, u->size);
+	sqlite3_bind_int64(q, 6, u->parts);
+	sqlite3_bind_int(q, 7, u->small_part);
+	sqlite3_bind_int64(q, 8, u->last_part_size);
+	bind_upload_state(q, 9, u);
+	return exec_done(s, q, err);
+}
+
+static enum berr_code sq_upload_get(struct meta *m, const char *id, struct meta_upload *out,
+                                    struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, S_UPLOAD_GET, err);
+	if (!q)
+		return err->code;
+	bind_text(q, 1, id);
+	int rc = sqlite3_step(q);
+	enum berr_code ec = BERR_OK;
+	if (rc == SQLITE_ROW) {
+		memset(out, 0, sizeof(*out));
+		const char *t = (const char *)sqlite3_column_text(q, 0);
+		snprintf(out->id, sizeof(out->id), "%s", t ? t : "");
+		out->repo_id = sqlite3_column_int64(q, 1);
+		out->created_at = sqlite3_column_int64(q, 2);
+		out->updated_at = sqlite3_column_int64(q, 3);
+		out->size = sqlite3_column_int64(q, 4);
+		out->parts = sqlite3_column_int64(q, 5);
+		out->small_part = sqlite3_column_int(q, 6) != 0;
+		out->last_part_size = sqlite3_column_int64(q, 7);
+		if (sqlite3_column_type(q, 8) == SQLITE_BLOB) {
+			size_t n = (size_t)sqlite3_column_bytes(q, 8);
+			out->hash_state = xmalloc(n);
+			memcpy(out->hash_state, sqlite3_column_blob(q, 8), n);
+			out->hash_state_len = n;
+		}
+	} else if (rc == SQLITE_DONE) {
+		ec = err_set(err, BERR_NOT_FOUND, "upload not found");
+	} else {
+		ec = db_err(s, rc, err);
+	}
+	done(q);
+	return ec;
+}
+
+static enum berr_code sq_upload_update(struct meta *m, const struct meta_upload *u,
+                                       struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, S_UPLOAD_UPDATE, err);
+	if (!q)
+		return err->code;
+	sqlite3_bind_int64(q, 1, u->updated_at);
+	sqlite3_bind_int64(q, 2, u->size);
+	sqlite3_bind_int64(q, 3, u->parts);
+	sqlite3_bind_int(q, 4, u->small_part);
+	sqlite3_bind_int64(q, 5, u->last_part_size);
+	bind_upload_state(q, 6, u);
+	bind_text(q, 7, u->id);
+	return exec_done(s, q, err);
+}
+
+static enum berr_code sq_upload_delete(struct meta *m, const char *id, struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, S_UPLOAD_DELETE, err);
+	if (!q)
+		return err->code;
+	bind_text(q, 1, id);
+	return exec_done(s, q, err);
+}
+
+/* ---- registry documents ---- */
+
+static sqlite3_stmt *kv_stmt(struct meta_sqlite *s, enum stmt_id id, const char *account,
+                             const char *region, const char *name, struct berr *err)
+{
+	sqlite3_stmt *q = st(s, id, err);
+	if (!q)
+		return NULL;
+	bind_text(q, 1, account);
+	bind_text(q, 2, region);
+	bind_text(q, 3, name);
+	return q;
+}
+
+static enum berr_code sq_kv_get(struct meta *m, const char *account, const char *region,
+                                const char *name, char **value, struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = kv_stmt(s, S_KV_GET, account, region, name, err);
+	if (!q)
+		return err->code;
+	int rc = sqlite3_step(q);
+	enum berr_code ec = BERR_OK;
+	if (rc == SQLITE_ROW)
+		*value = col_text(q, 0);
+	else if (rc == SQLITE_DONE)
+		ec = err_set(err, BERR_NOT_FOUND, "%s not set", name);
+	else
+		ec = db_err(s, rc, err);
+	done(q);
+	return ec;
+}
+
+static enum berr_code sq_kv_put(struct meta *m, const char *account, const char *region,
+                                const char *name, const char *value, struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = kv_stmt(s, S_KV_PUT, account, region, name, err);
+	if (!q)
+		return err->code;
+	bind_text(q, 4, value);
+	return exec_done(s, q, err);
+}
+
+static enum berr_code sq_kv_delete(struct meta *m, const char *account, const char *region,
+                                   const char *name, struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = kv_stmt(s, S_KV_DELETE, account, region, name, err);
+	if (!q)
+		return err->code;
+	return exec_done(s, q, err);
+}
+
+static const struct meta_ops sqlite_ops = {
+    .close = sq_close,
+    .txn_begin = sq_txn_begin,
+    .txn_commit = sq_txn_commit,
+    .txn_rollback = sq_txn_rollback,
+    .repo_insert = sq_repo_insert,
+    .repo_get = sq_repo_get,
+    .repo_update = sq_repo_update,
+    .repo_delete = sq_repo_delete,
+    .repo_list = sq_repo_list,
+    .repo_image_count = sq_repo_image_count,
+    .image_get = sq_image_get,
+    .image_get_by_tag = sq_image_get_by_tag,
+    .image_insert = sq_image_insert,
+    .image_delete = sq_image_delete,
+    .image_list = sq_image_list,
+    .image_tags = sq_image_tags,
+    .image_touch_pull = sq_image_touch_pull,
+    .image_is_child = sq_image_is_child,
+    .image_children = sq_image_children,
+    .tag_set = sq_tag_set,
+    .tag_delete = sq_tag_delete,
+    .tag_count = sq_tag_count,
+    .blob_get = sq_blob_get,
+    .blob_insert = sq_blob_insert,
+    .repo_blob_link = sq_repo_blob_link,
+    .repo_blob_get = sq_repo_blob_get,
+    .upload_insert = sq_upload_insert,
+    .upload_get = sq_upload_get,
+    .upload_update = sq_upload_update,
+    .upload_delete = sq_upload_delete,
+    .kv_get = sq_kv_get,
+    .kv_put = sq_kv_put,
+    .kv_delete = sq_kv_delete,
+};
+
+static enum berr_code exec_sql(sqlite3 *db, const char *sql, struct berr *err)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		enum berr_code c = (rc & 0xff) == SQLITE_BUSY ? BERR_BUSY : BERR_IO;
+		err_set(err, c, "sqlite: %s", msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		return c;
+	}
+	return BERR_OK;
+}
+
+static int user_version(sqlite3 *db)
+{
+	sqlite3_stmt *q = NULL;
+	int v = -1;
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK &&
+	    sqlite3_step(q) == SQLITE_ROW)
+		v = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	return v;
+}
+
+/* Applies pending migrations, each in its own IMMEDIATE transaction, re-reading the version
+ * under the lock so two processes starting together apply each step once. */
+static enum berr_code migrate(sqlite3 *db, struct berr *err)
+{
+	for (const struct schema_step *step = schema_sqlite; step->sql; step++) {
+		if (user_version(db) >= step->version)
+			continue;
+		if (exec_sql(db, "BEGIN IMMEDIATE", err) != BERR_OK)
+			return err->code;
+		if (user_version(db) < step->version) {
+			char pragma[64];
+			snprintf(pragma, sizeof(pragma), "PRAGMA user_version=%d", step->version);
+			if (exec_sql(db, step->sql, err) != BERR_OK ||
+			    exec_sql(db, pragma, err) != BERR_OK) {
+				exec_sql(db, "ROLLBACK", NULL);
+				return err->code;
+			}
+		}
+		if (exec_sql(db, "COMMIT", err) != BERR_OK)
+			return err->code;
+	}
+	return BERR_OK;
+}
+
+enum berr_code meta_sqlite_open(const char *path, struct meta **out, struct berr *err)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open_v2(
+	    path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		err_set(err, BERR_IO, "open database %s: %s", path,
+		        db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		sqlite3_close(db);
+		return BERR_IO;
+	}
+	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+	sqlite3_extended_result_codes(db, 1);
+	if (exec_sql(db,
+	             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+	             err) != BERR_OK ||
+	    migrate(db, err) != BERR_OK) {
+		sqlite3_close(db);
+		return err->code;
+	}
+	struct meta_sqlite *s = xcalloc(1, sizeof(*s));
+	s->super.ops = &sqlite_ops;
+	s->db = db;
+	*out = &s->super;
+	return BERR_OK;
+}
