@@ -1,0 +1,35 @@
+/* errmap.c - the one place where berth error codes become wire errors (via err_codes.def):
+ * ECR {"__type","message"} and OCI {"errors":[{"code","message","detail"}]}. */
+#include "../base/feat.h"
+
+#include "api.h"
+
+#include <string.h>
+
+void api_ecr_error(struct api_resp *r, const struct berr *e, json_t *extra)
+{
+	enum berr_code c = e->code == BERR_OK ? BERR_INTERNAL : e->code;
+	r->status = err_ecr_status(c);
+	const char *type = err_ecr_type(c);
+	/* Internal details (paths, SQLite messages) are logged, never sent. */
+	const char *msg = r->status >= 500 ? "An internal error occurred in berth." : e->msg;
+	json_t *body = json_pack("{s:s, s:s}", "__type", type, "message", msg);
+	if (extra)
+		json_object_update(body, extra);
+	api_json_body(r, body);
+	json_decref(body);
+	api_resp_header(r, "Content-Type", "application/x-amz-json-1.1");
+	api_resp_header(r, "x-amzn-ErrorType", type);
+}
+
+void api_oci_error(struct api_resp *r, const struct berr *e)
+{
+	enum berr_code c = e->code == BERR_OK ? BERR_INTERNAL : e->code;
+	r->status = err_oci_status(c);
+	const char *msg = r->status >= 500 ? "internal error" : e->msg;
+	json_t *body = json_pack("{s:[{s:s, s:s, s:o}]}", "errors", "code", err_oci_code(c),
+	                         "message", msg, "detail", json_object());
+	api_json_body(r, body);
+	json_decref(body);
+	api_resp_header(r, "Content-Type", "application/json");
+}

@@ -1,0 +1,124 @@
+/* core.c - opening the data directory, registry documents and signed blob URLs.
+ *
+ * Data directory layout:
+ *     berth.db (+ -wal, -shm)   metadata (SQLite, WAL)
+ *     secret                    32 random bytes, 0600: HMAC key for tokens and URLs; every
+ *                               node of a cluster must share it
+ *     locks/<upload id>         flock(2) files serialising appends to one upload session
+ *     blobs/, uploads/          the blob store (blob_fs.c) */
+#include "../base/feat.h"
+
+#include "core.h"
+#include "../base/log.h"
+#include "../base/mem.h"
+#include "../base/util.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static enum berr_code load_secret(const char *dir, unsigned char key[32], struct berr *err)
+{
+	char *path = xasprintf("%s/secret", dir);
+	char *data = NULL;
+	size_t len = 0;
+	enum berr_code rc = fs_read_all(path, 4096, &data, &len, err);
+	if (rc == BERR_NOT_FOUND) {
+		unsigned char fresh[32];
+		rand_bytes(fresh, sizeof(fresh));
+		rc = fs_write_atomic(path, fresh, sizeof(fresh), 0600, err);
+		if (rc == BERR_OK)
+			rc = fs_read_all(path, 4096, &data, &len, err);
+	}
+	if (rc == BERR_OK && len != 32)
+		rc = err_set(err, BERR_IO, "%s: expected 32 bytes, found %zu", path, len);
+	if (rc == BERR_OK)
+		memcpy(key, data, 32);
+	free(data);
+	free(path);
+	return rc;
+}
+
+enum berr_code core_open(const char *data_dir, int pool_size, struct core **out, struct berr *err)
+{
+	struct core *c = xcalloc(1, sizeof(*c));
+	enum berr_code rc = fs_mkdirs(data_dir, err);
+	if (rc == BERR_OK)
+		rc = load_secret(data_dir, c->secret, err);
+	c->lock_dir = xasprintf("%s/locks", data_dir);
+	if (rc == BERR_OK)
+		rc = fs_mkdirs(c->lock_dir, err);
+	if (rc == BERR_OK)
+		rc = blob_fs_open(data_dir, &c->blobs, err);
+	if (rc == BERR_OK) {
+		char *db = xasprintf("%s/berth.db", data_dir);
+		rc = meta_pool_open(db, pool_size, &c->pool, err);
+		free(db);
+	}
+	if (rc != BERR_OK) {
+		core_close(c);
+		return rc;
+	}
+	*out = c;
+	return BERR_OK;
+}
+
+void core_close(struct core *c)
+{
+	if (!c)
+		return;
+	meta_pool_close(c->pool);
+	blob_close(c->blobs);
+	free(c->lock_dir);
+	free(c);
+}
+
+enum berr_code core_doc_get(struct meta *m, const struct registry_id *reg, const char *name,
+                            char **value, struct berr *err)
+{
+	return m->ops->kv_get(m, reg->account, reg->region, name, value, err);
+}
+
+enum berr_code core_doc_put(struct meta *m, const struct registry_id *reg, const char *name,
+                            const char *value, struct berr *err)
+{
+	return m->ops->kv_put(m, reg->account, reg->region, name, value, err);
+}
+
+enum berr_code core_doc_delete(struct meta *m, const struct registry_id *reg, const char *name,
+                               struct berr *err)
+{
+	return m->ops->kv_delete(m, reg->account, reg->region, name, err);
+}
+
+static char *url_mac(const struct core *c, const struct registry_id *reg, const char *repo,
+                     const char *digest, int64_t expires_s)
+{
+	char *msg = xasprintf("blob|%s|%s|%s|%s|%" PRId64, reg->account, reg->region, repo, digest,
+	                      expires_s);
+	unsigned char mac[SHA256_DIGEST_LEN];
+	hmac_sha256(c->secret, sizeof(c->secret), msg, strlen(msg), mac);
+	free(msg);
+	return base64url_encode(mac, sizeof(mac));
+}
+
+char *core_blob_url_sig(const struct core *c, const struct registry_id *reg, const char *repo,
+                        const char *digest, int64_t expires_s)
+{
+	return url_mac(c, reg, repo, digest, expires_s);
+}
+
+enum berr_code core_blob_url_verify(const struct core *c, const struct registry_id *reg,
+                                    const char *repo, const char *digest, int64_t expires_s,
+                                    const char *sig, int64_t now_s, struct berr *err)
+{
+	char *want = url_mac(c, reg, repo, digest, expires_s);
+	bool ok = strlen(sig) == strlen(want) && crypto_equal(sig, want, strlen(want));
+	free(want);
+	if (!ok)
+		return err_set(err, BERR_DENIED, "invalid download URL signature");
+	if (now_s > expires_s)
+		return err_set(err, BERR_DENIED, "the download URL has expired");
+	return BERR_OK;
+}

@@ -1,0 +1,185 @@
+/* core.h - registry semantics shared by the ECR and OCI doors: repositories, images, tags,
+ * uploads, blob access, registry documents. No HTTP, no JSON wire format, no SQL.
+ *
+ * Callers pass a metadata connection (`struct meta *`, one per thread) and the registry the
+ * request addresses. Functions that change state run their own transaction; they return domain
+ * error codes (BERR_REPO_NOT_FOUND, ...) with the ECR message texts of shared/spec/ECR-API.md,
+ * which the OCI door reuses. Blob bytes are made durable before any row that refers to them
+ * is committed (see docs/design.md "write order"). */
+#ifndef BERTH_CORE_H
+#define BERTH_CORE_H
+
+#include "../base/err.h"
+#include "../blob/blob.h"
+#include "../crypto/sha256.h"
+#include "../meta/meta.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DEFAULT_ACCOUNT "123456789012"
+#define DEFAULT_REGION "us-east-1"
+/* ECR API rule: every part of a layer upload but the last must be at least 5 MiB. */
+#define ECR_MIN_PART_SIZE (5 * 1024 * 1024)
+#define ECR_PART_SIZE 10485760
+#define ECR_MAX_PARTS 4200
+/* Registry tokens and download URLs live 12 hours (ECR's token lifetime). */
+#define TOKEN_TTL_S (12 * 3600)
+
+struct core {
+	struct meta_pool *pool;
+	struct blob_store *blobs;
+	char *lock_dir;           /* data-dir/locks: upload session locks */
+	unsigned char secret[32]; /* HMAC key for registry tokens and download URLs */
+};
+
+/* A registry = (account, region). account is 12 digits for registries that can hold
+ * repositories; lookups accept any short string (a malformed id names an empty registry). */
+struct registry_id {
+	char account[64];
+	char region[64];
+};
+
+/* Opens the data directory: creates it, the blob store, the database (migrated) and the
+ * server secret (data-dir/secret, 0600, created once). pool_size connections. */
+enum berr_code core_open(const char *data_dir, int pool_size, struct core **out, struct berr *err);
+void core_close(struct core *c);
+
+/* ---- repositories ---- */
+
+/* Loads repository name of reg into *out (meta_repo_clear it). BERR_REPO_NOT_FOUND with ECR's
+ * message otherwise. */
+enum berr_code core_repo_get(struct meta *m, const struct registry_id *reg, const char *name,
+                             struct meta_repo *out, struct berr *err);
+/* Inserts r (account/region/name and settings filled by the caller; created_at set here).
+ * BERR_REPO_EXISTS if the name is taken. */
+enum berr_code core_repo_create(struct meta *m, struct meta_repo *r, struct berr *err);
+/* Deletes a repository with its images, tags, links and uploads. Without force a repository
+ * holding images fails with BERR_REPO_NOT_EMPTY. *out receives the row as it was. */
+enum berr_code core_repo_delete(struct core *c, struct meta *m, const struct registry_id *reg,
+                                const char *name, bool force, struct meta_repo *out,
+                                struct berr *err);
+/* Writes the mutable settings of r (already loaded with core_repo_get). */
+enum berr_code core_repo_save(struct meta *m, const struct meta_repo *r, struct berr *err);
+/* True if tag may not be moved in r (mutability + exclusion filters, spec §4.6). */
+bool core_tag_is_immutable(const struct meta_repo *r, const char *tag);
+
+/* ---- images ---- */
+
+enum core_put_mode {
+	CORE_PUT_ECR, /* re-push of a tag already on the image -> BERR_IMAGE_EXISTS */
+	CORE_PUT_OCI, /* same case is an idempotent success */
+};
+
+struct core_put_result {
+	char digest[DIGEST_STR_LEN];
+	char *media_type; /* new: the effective manifest media type */
+	char *subject;    /* new or NULL: subject digest (OCI-Subject header) */
+};
+
+/* Stores manifest bytes data[0..len) in repo, optionally tagging it (tag may be NULL).
+ * expect_digest (may be NULL) must equal the computed digest. Errors: BERR_MANIFEST_INVALID,
+ * BERR_MANIFEST_TOO_LARGE, BERR_LIMIT_EXCEEDED, BERR_IMAGE_DIGEST_MISMATCH,
+ * BERR_LAYERS_NOT_FOUND, BERR_REFERENCED_NOT_FOUND, BERR_IMAGE_EXISTS (ECR mode),
+ * BERR_TAG_IMMUTABLE. res->media_type/subject are new on success. */
+enum berr_code core_image_put(struct core *c, struct meta *m, const struct meta_repo *repo,
+                              const char *data, size_t len, const char *media_type_hint,
+                              const char *tag, const char *expect_digest, enum core_put_mode mode,
+                              struct core_put_result *res, struct berr *err);
+void core_put_result_clear(struct core_put_result *r);
+
+/* Resolves an image identifier (tag and/or digest; both must designate the same image).
+ * BERR_IMAGE_NOT_FOUND (with ECR's message) otherwise. */
+enum berr_code core_image_find(struct meta *m, const struct meta_repo *repo, const char *tag,
+                               const char *digest, bool with_manifest, struct meta_image *out,
+                               struct berr *err);
+/* Formats ECR's image-not-found message for (digest, tag) into err. */
+enum berr_code core_image_not_found(struct berr *err, const struct meta_repo *repo,
+                                    const char *digest, const char *tag);
+
+/* One BatchDeleteImage entry, applied inside a caller-held transaction. referenced_at_start:
+ * whether the image (by digest) was referenced by an index when the batch began.
+ * For each removed (digest, tag) pair fn(ctx, digest, tag) is called (tag NULL when the deleted
+ * image had no tag). Errors (per entry): BERR_IMAGE_NOT_FOUND, BERR_IMAGE_REFERENCED. */
+typedef void (*core_deleted_fn)(void *ctx, const char *digest, const char *tag);
+enum berr_code core_image_delete_entry(struct meta *m, const struct meta_repo *repo,
+                                       const char *tag, const char *digest,
+                                       bool referenced_at_start, core_deleted_fn fn, void *ctx,
+                                       struct berr *err);
+/* Collects the tags of an image into a new NULL-terminated array (free with core_strv_free). */
+enum berr_code core_image_tags(struct meta *m, int64_t image_id, char ***out, size_t *n,
+                               struct berr *err);
+void core_strv_free(char **v);
+
+/* ---- uploads (shared by the ECR layer API and /v2 uploads) ---- */
+
+enum core_upload_rules {
+	CORE_UPLOAD_ECR, /* 5 MiB minimum non-final part, EmptyUpload, LayerAlreadyExists */
+	CORE_UPLOAD_OCI,
+};
+
+/* Starts an upload session in repo; out_id receives the new UUID. */
+enum berr_code core_upload_start(struct core *c, struct meta *m, const struct meta_repo *repo,
+                                 char out_id[37], struct berr *err);
+
+/* An exclusive write handle on one upload session (held across a streamed request body). */
+struct core_upload_writer;
+/* Opens upload id of repo for appending at first_byte (-1 = at the current end).
+ * BERR_UPLOAD_NOT_FOUND, or BERR_LAYER_PART_INVALID (err->last_byte = last byte received) if
+ * first_byte is not the current size. *out is new. */
+enum berr_code core_upload_open(struct core *c, struct meta *m, const struct meta_repo *repo,
+                                const char *id, int64_t first_byte, struct core_upload_writer **out,
+                                struct berr *err);
+/* Bytes received before this writer opened, and parts recorded so far. */
+int64_t core_upload_writer_start(const struct core_upload_writer *w);
+int64_t core_upload_writer_parts(const struct core_upload_writer *w);
+/* Appends bytes (hashes as it writes). */
+enum berr_code core_upload_write(struct core_upload_writer *w, const void *data, size_t len,
+                                 struct berr *err);
+/* Makes the appended bytes durable and records them as one part; then frees w. On failure the
+ * session is left as it was before open. *size (may be NULL) = total bytes received. */
+enum berr_code core_upload_close(struct core_upload_writer *w, int64_t *size, struct berr *err);
+/* Abandons a writer without recording anything (bytes past the old size are truncated). */
+void core_upload_abort(struct core_upload_writer *w);
+
+/* Completes upload id: verifies the digest (any of want[0..nwant) must equal the computed one;
+ * nwant == 0 accepts any), commits the blob durably and links it to repo. *out_digest receives
+ * the computed digest. Errors: BERR_UPLOAD_NOT_FOUND, BERR_UPLOAD_EMPTY (ECR),
+ * BERR_LAYER_PART_TOO_SMALL (ECR), BERR_LAYER_INVALID (digest mismatch; the upload is
+ * discarded), BERR_LAYER_EXISTS (ECR; blob already in the repository; upload discarded). */
+enum berr_code core_upload_complete(struct core *c, struct meta *m, const struct meta_repo *repo,
+                                    const char *id, const char *const *want, size_t nwant,
+                                    enum core_upload_rules rules, char out_digest[DIGEST_STR_LEN],
+                                    struct berr *err);
+/* Cancels an upload session (file and row). */
+enum berr_code core_upload_cancel(struct core *c, struct meta *m, const struct meta_repo *repo,
+                                  const char *id, struct berr *err);
+
+/* ---- blobs ---- */
+
+/* Blob digest as seen by repo: *size, *media_type (new or NULL), *referenced (by a manifest).
+ * BERR_BLOB_UNKNOWN if not linked to or referenced in the repository. */
+enum berr_code core_blob_get(struct meta *m, const struct meta_repo *repo, const char *digest,
+                             int64_t *size, char **media_type, bool *referenced, struct berr *err);
+
+/* ---- registry documents (registry policy, replication, scanning, account settings) ---- */
+
+enum berr_code core_doc_get(struct meta *m, const struct registry_id *reg, const char *name,
+                            char **value, struct berr *err);
+enum berr_code core_doc_put(struct meta *m, const struct registry_id *reg, const char *name,
+                            const char *value, struct berr *err);
+enum berr_code core_doc_delete(struct meta *m, const struct registry_id *reg, const char *name,
+                               struct berr *err);
+
+/* ---- signed download URLs (GetDownloadUrlForLayer) ---- */
+
+/* Returns a new "expires.signature" query credential for (reg, repo, digest). */
+char *core_blob_url_sig(const struct core *c, const struct registry_id *reg, const char *repo,
+                        const char *digest, int64_t expires_s);
+/* Verifies it; BERR_DENIED if forged or expired. */
+enum berr_code core_blob_url_verify(const struct core *c, const struct registry_id *reg,
+                                    const char *repo, const char *digest, int64_t expires_s,
+                                    const char *sig, int64_t now_s, struct berr *err);
+
+#endif

@@ -1,0 +1,364 @@
+/* image.c - images: manifest put (both doors), lookup, tag moves and deletion (spec §3.2, §4.1-
+ * §4.4, §4.6).
+ *
+ * Invariants kept in one transaction per change:
+ *  - an image row holds the exact manifest bytes; its digest is SHA-256 of those bytes;
+ *  - every blob an image manifest references is readable in the repository (linked or already
+ *    referenced), every child of an index is an image of the repository;
+ *  - a tag names at most one image; moving it leaves the old image in place (maybe untagged);
+ *  - an image referenced by an index of the repository cannot be deleted. */
+#include "../base/feat.h"
+
+#include "core.h"
+#include "../base/buf.h"
+#include "../base/mem.h"
+#include "../base/util.h"
+#include "../oci/manifest.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void core_put_result_clear(struct core_put_result *r)
+{
+	if (!r)
+		return;
+	free(r->media_type);
+	free(r->subject);
+	r->media_type = r->subject = NULL;
+}
+
+static int collect_str(void *ctx, const char *s)
+{
+	struct {
+		char **v;
+		size_t n, cap;
+	} *a = ctx;
+	if (a->n + 1 >= a->cap) {
+		a->cap = a->cap ? a->cap * 2 : 8;
+		a->v = xrealloc(a->v, a->cap * sizeof(char *));
+	}
+	a->v[a->n++] = xstrdup(s);
+	a->v[a->n] = NULL;
+	return 0;
+}
+
+enum berr_code core_image_tags(struct meta *m, int64_t image_id, char ***out, size_t *n,
+                               struct berr *err)
+{
+	struct {
+		char **v;
+		size_t n, cap;
+	} a = {0};
+	enum berr_code rc = m->ops->image_tags(m, image_id, collect_str, &a, err);
+	if (rc != BERR_OK) {
+		core_strv_free(a.v);
+		return rc;
+	}
+	if (!a.v)
+		a.v = xcalloc(1, sizeof(char *));
+	*out = a.v;
+	if (n)
+		*n = a.n;
+	return BERR_OK;
+}
+
+void core_strv_free(char **v)
+{
+	if (!v)
+		return;
+	for (char **p = v; *p; p++)
+		free(*p);
+	free(v);
+}
+
+enum berr_code core_image_not_found(struct berr *err, const struct meta_repo *repo,
+                                    const char *digest, const char *tag)
+{
+	return err_set(err, BERR_IMAGE_NOT_FOUND,
+	               "The image with imageId {imageDigest:'%s', imageTag:'%s'} does not exist "
+	               "within the repository with name '%s' in the registry with id '%s'",
+	               digest ? digest : "null", tag ? tag : "null", repo->name, repo->account);
+}
+
+enum berr_code core_image_find(struct meta *m, const struct meta_repo *repo, const char *tag,
+                               const char *digest, bool with_manifest, struct meta_image *out,
+                               struct berr *err)
+{
+	enum berr_code rc;
+	if (tag)
+		rc = m->ops->image_get_by_tag(m, repo->id, tag, with_manifest, out, err);
+	else if (digest)
+		rc = m->ops->image_get(m, repo->id, digest, with_manifest, out, err);
+	else
+		rc = BERR_NOT_FOUND;
+	if (rc == BERR_OK && tag && digest && strcmp(out->digest, digest) != 0) {
+		meta_image_clear(out);
+		rc = BERR_NOT_FOUND;
+	}
+	if (rc == BERR_NOT_FOUND)
+		return core_image_not_found(err, repo, digest, tag);
+	return rc;
+}
+
+/* Formats "[d1, d2]" of the missing digests. */
+static void list_append(struct buf *b, const char *d)
+{
+	buf_puts(b, b->len ? ", " : "", NULL);
+	buf_puts(b, d, NULL);
+}
+
+/* Checks references and builds the ref rows. For an index *size becomes the largest child
+ * size (spec §4.13). */
+static enum berr_code check_refs(struct meta *m, const struct meta_repo *repo,
+                                 const struct manifest *man, struct meta_ref **out_refs,
+                                 size_t *out_n, int64_t *size, struct berr *err)
+{
+	size_t cap = man->nlayers + man->nmanifests + 1;
+	struct meta_ref *refs = xcalloc(cap, sizeof(*refs));
+	size_t n = 0;
+	struct buf missing;
+	buf_init(&missing, 0);
+	enum berr_code rc = BERR_OK;
+
+	if (man->kind == MANIFEST_INDEX) {
+		*size = 0;
+		for (size_t i = 0; i < man->nmanifests; i++) {
+			const struct descriptor *d = &man->manifests[i];
+			struct meta_image child = {0};
+			rc = m->ops->image_get(m, repo->id, d->digest, false, &child, err);
+			if (rc == BERR_NOT_FOUND) {
+				list_append(&missing, d->digest);
+				rc = BERR_OK;
+				continue;
+			}
+			if (rc != BERR_OK)
+				goto out;
+			if (child.size > *size)
+				*size = child.size;
+			meta_image_clear(&child);
+			refs[n++] =
+			    (struct meta_ref){META_REF_MANIFEST, d->digest, d->media_type, d->size};
+		}
+		if (missing.len) {
+			rc = err_set(err, BERR_REFERENCED_NOT_FOUND,
+			             "The following referenced images were not found: [%s]",
+			             missing.p);
+			goto out;
+		}
+	} else {
+		const struct descriptor *all[1] = {&man->config};
+		size_t nall = man->kind == MANIFEST_IMAGE && man->config.digest ? 1 : 0;
+		for (size_t i = 0; i < nall + man->nlayers; i++) {
+			const struct descriptor *d = i < nall ? all[i] : &man->layers[i - nall];
+			if (d->has_urls)
+				continue; /* foreign layer: not stored here */
+			int64_t bsize = 0;
+			rc = m->ops->repo_blob_get(m, repo->id, d->digest, &bsize, NULL, NULL, err);
+			if (rc == BERR_NOT_FOUND) {
+				list_append(&missing, d->digest);
+				rc = BERR_OK;
+				continue;
+			}
+			if (rc != BERR_OK)
+				goto out;
+			refs[n++] = (struct meta_ref){META_REF_BLOB, d->digest, d->media_type,
+			                              d->size >= 0 ? d->size : bsize};
+		}
+		if (missing.len) {
+			rc =
+			    err_set(err, BERR_LAYERS_NOT_FOUND,
+			            "Layers with digests '[%s]' required for pushing image into "
+			            "repository with name '%s' in the registry with id '%s' do not "
+			            "exist",
+			            missing.p, repo->name, repo->account);
+			goto out;
+		}
+		*size = manifest_image_size(man);
+		if (man->kind == MANIFEST_SCHEMA1) {
+			/* schema 1 declares no sizes: sum the stored blobs (spec §4.13). */
+			*size = 0;
+			for (size_t i = 0; i < n; i++)
+				*size += refs[i].size;
+		}
+	}
+out:
+	buf_free(&missing);
+	if (rc != BERR_OK) {
+		free(refs);
+		return rc;
+	}
+	*out_refs = refs;
+	*out_n = n;
+	return BERR_OK;
+}
+
+enum berr_code core_image_put(struct core *c, struct meta *m, const struct meta_repo *repo,
+                              const char *data, size_t len, const char *media_type_hint,
+                              const char *tag, const char *expect_digest, enum core_put_mode mode,
+                              struct core_put_result *res, struct berr *err)
+{
+	(void)c;
+	struct manifest *man = NULL;
+	struct meta_ref *refs = NULL;
+	size_t nrefs = 0;
+	struct meta_image existing = {0}, holder = {0};
+	bool in_txn = false;
+	enum berr_code rc = manifest_parse(data, len, media_type_hint, &man, err);
+	if (rc != BERR_OK)
+		return rc;
+	memset(res, 0, sizeof(*res));
+	if (!man->media_type) {
+		/* The structure told the kind, but an image needs a recorded media type. */
+		rc = err_set(err, BERR_MANIFEST_INVALID,
+			     "image manifest mediatype not provided in manifest or parameter");
+		goto out;
+	}
+	sha256_digest_str(data, len, res->digest);
+	if (expect_digest && strcmp(expect_digest, res->digest) != 0) {
+		rc = err_set(err, BERR_IMAGE_DIGEST_MISMATCH,
+		             "The provided image digest '%s' does not match the digest '%s' "
+		             "calculated for the image",
+		             expect_digest, res->digest);
+		goto out;
+	}
+
+	if ((rc = m->ops->txn_begin(m, err)) != BERR_OK)
+		goto out;
+	in_txn = true;
+
+	rc = m->ops->image_get(m, repo->id, res->digest, false, &existing, err);
+	if (rc != BERR_OK && rc != BERR_NOT_FOUND)
+		goto out;
+	bool exists = rc == BERR_OK;
+	rc = BERR_OK;
+
+	if (tag) {
+		rc = m->ops->image_get_by_tag(m, repo->id, tag, false, &holder, err);
+		if (rc == BERR_OK) {
+			if (strcmp(holder.digest, res->digest) == 0) {
+				if (mode == CORE_PUT_ECR) {
+					rc = err_set(err, BERR_IMAGE_EXISTS,
+					             "Image with digest '%s' and tag '%s' already "
+					             "exists in the repository with name '%s' in "
+					             "registry with id '%s'",
+					             res->digest, tag, repo->name, repo->account);
+					goto out;
+				}
+			} else if (core_tag_is_immutable(repo, tag)) {
+				rc = err_set(err, BERR_TAG_IMMUTABLE,
+				             "The image tag '%s' already exists in the '%s' "
+				             "repository and cannot be overwritten because the "
+				             "repository is immutable.",
+				             tag, repo->name);
+				goto out;
+			}
+		} else if (rc != BERR_NOT_FOUND) {
+			goto out;
+		}
+		rc = BERR_OK;
+	}
+
+	int64_t image_id = existing.id;
+	if (!exists) {
+		int64_t size = 0;
+		if ((rc = check_refs(m, repo, man, &refs, &nrefs, &size, err)) != BERR_OK)
+			goto out;
+		struct meta_image img = {0};
+		img.repo_id = repo->id;
+		img.digest = res->digest;
+		img.media_type = man->media_type;
+		img.artifact_type =
+		    man->artifact_type ? man->artifact_type : man->config.media_type;
+		img.subject = man->has_subject ? man->subject.digest : NULL;
+		img.manifest = (char *)data;
+		img.manifest_len = len;
+		img.size = size;
+		img.pushed_at = clock_now_ms();
+		if ((rc = m->ops->image_insert(m, &img, refs, nrefs, err)) != BERR_OK)
+			goto out;
+		image_id = img.id;
+	}
+	if (tag && (!holder.digest || strcmp(holder.digest, res->digest) != 0)) {
+		if ((rc = m->ops->tag_set(m, repo->id, tag, image_id, err)) != BERR_OK)
+			goto out;
+	}
+	if ((rc = m->ops->txn_commit(m, err)) != BERR_OK)
+		goto out;
+	in_txn = false;
+	res->media_type = xstrdup(exists ? existing.media_type : man->media_type);
+	res->subject = man->has_subject ? xstrdup(man->subject.digest) : NULL;
+out:
+	if (in_txn)
+		m->ops->txn_rollback(m);
+	meta_image_clear(&existing);
+	meta_image_clear(&holder);
+	free(refs);
+	manifest_free(man);
+	return rc;
+}
+
+struct deleted_tags {
+	core_deleted_fn fn;
+	void *ctx;
+	const char *digest;
+	int count;
+};
+
+static int report_tag(void *ctx, const char *tag)
+{
+	struct deleted_tags *d = ctx;
+	d->fn(d->ctx, d->digest, tag);
+	d->count++;
+	return 0;
+}
+
+enum berr_code core_image_delete_entry(struct meta *m, const struct meta_repo *repo,
+                                       const char *tag, const char *digest,
+                                       bool referenced_at_start, core_deleted_fn fn, void *ctx,
+                                       struct berr *err)
+{
+	struct meta_image img = {0};
+	enum berr_code rc = core_image_find(m, repo, tag, digest, false, &img, err);
+	if (rc != BERR_OK)
+		return rc;
+	int64_t ntags = 0;
+	if ((rc = m->ops->tag_count(m, img.id, &ntags, err)) != BERR_OK)
+		goto out;
+	bool whole = digest != NULL || ntags <= 1;
+	if (whole) {
+		bool referenced = referenced_at_start;
+		if (!referenced && (rc = m->ops->image_is_child(m, repo->id, img.digest,
+		                                                &referenced, err)) != BERR_OK)
+			goto out;
+		if (referenced) {
+			rc = err_set(err, BERR_IMAGE_REFERENCED,
+			             "Requested image referenced by manifest list");
+			goto out;
+		}
+		struct deleted_tags d = {fn, ctx, img.digest, 0};
+		if ((rc = m->ops->image_tags(m, img.id, report_tag, &d, err)) != BERR_OK)
+			goto out;
+		if (d.count == 0)
+			fn(ctx, img.digest, NULL);
+		rc = m->ops->image_delete(m, img.id, err);
+	} else {
+		if ((rc = m->ops->tag_delete(m, repo->id, tag, err)) == BERR_OK)
+			fn(ctx, img.digest, tag);
+	}
+out:
+	meta_image_clear(&img);
+	return rc;
+}
+
+enum berr_code core_blob_get(struct meta *m, const struct meta_repo *repo, const char *digest,
+                             int64_t *size, char **media_type, bool *referenced, struct berr *err)
+{
+	enum berr_code rc =
+	    m->ops->repo_blob_get(m, repo->id, digest, size, media_type, referenced, err);
+	if (rc == BERR_NOT_FOUND)
+		return err_set(err, BERR_BLOB_UNKNOWN,
+		               "The layer with digest '%s' does not exist in the repository with "
+		               "name '%s' in the registry with id '%s'",
+		               digest, repo->name, repo->account);
+	return rc;
+}

@@ -1,0 +1,325 @@
+/* upload.c - blob upload sessions shared by the ECR layer API and /v2 uploads (spec §3.3,
+ * §4.15).
+ *
+ * A session is a row in `uploads` (bytes received, parts, resumable SHA-256 state) plus a file
+ * uploads/<id> in the blob store. Appends to one session are serialised with an exclusive
+ * flock(2) on a lock file next to it, held by a core_upload_writer from open to close, so two
+ * concurrent PATCH/UploadLayerPart requests can never interleave bytes. The row is re-read
+ * under the lock; it is only updated after the new bytes are fdatasync'd, so a crash leaves
+ * the row describing a durable prefix of the file (extra bytes past `size` are truncated on
+ * the next open). Completion finalises the saved hash - the file is never re-read - and makes
+ * the blob appear by rename before the blob row and the repository link are committed. */
+#include "../base/feat.h"
+
+#include "core.h"
+#include "../base/mem.h"
+#include "../base/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+struct core_upload_writer {
+	struct core *c;
+	struct meta *m;
+	int lock_fd;
+	struct meta_upload row;
+	struct sha256 hash;
+	int64_t start;   /* size before this write */
+	int64_t written; /* bytes appended by this writer */
+};
+
+static enum berr_code upload_not_found(struct berr *err, const struct meta_repo *repo,
+                                       const char *id)
+{
+	return err_set(err, BERR_UPLOAD_NOT_FOUND,
+	               "The upload with id '%s' does not exist in the repository with name '%s' in "
+	               "the registry with id '%s'",
+	               id, repo->name, repo->account);
+}
+
+/* Loads the session row and checks it belongs to repo. */
+static enum berr_code load_row(struct meta *m, const struct meta_repo *repo, const char *id,
+                               struct meta_upload *row, struct berr *err)
+{
+	if (!uuid_is_valid(id))
+		return upload_not_found(err, repo, id);
+	enum berr_code rc = m->ops->upload_get(m, id, row, err);
+	if (rc == BERR_NOT_FOUND || (rc == BERR_OK && row->repo_id != repo->id)) {
+		meta_upload_clear(row);
+		return upload_not_found(err, repo, id);
+	}
+	return rc;
+}
+
+enum berr_code core_upload_start(struct core *c, struct meta *m, const struct meta_repo *repo,
+                                 char out_id[37], struct berr *err)
+{
+	struct meta_upload u = {0};
+	uuid_v4(u.id);
+	u.repo_id = repo->id;
+	u.created_at = u.updated_at = clock_now_ms();
+	struct sha256 h;
+	sha256_init(&h);
+	unsigned char state[256];
+	sha256_state_export(&h, state);
+	u.hash_state = state;
+	u.hash_state_len = sha256_state_size();
+	enum berr_code rc = c->blobs->ops->upload_create(c->blobs, u.id, err);
+	if (rc != BERR_OK)
+		return rc;
+	if ((rc = m->ops->upload_insert(m, &u, err)) != BERR_OK) {
+		c->blobs->ops->upload_remove(c->blobs, u.id);
+		return rc;
+	}
+	memcpy(out_id, u.id, 37);
+	return BERR_OK;
+}
+
+/* Per-session lock: flock(2) on locks/<id> in the data directory. flock conflicts between
+ * separate open file descriptions, so it serialises threads of this process and other processes
+ * (the CLI) alike. A multi-node store will need a database-level lock instead. */
+static enum berr_code upload_lock_acquire(struct core *c, const char *id, int *fd, struct berr *err)
+{
+	if (!uuid_is_valid(id))
+		return err_set(err, BERR_UPLOAD_NOT_FOUND, "upload '%s' does not exist", id);
+	char *p = xasprintf("%s/%s", c->lock_dir, id);
+	int d = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	free(p);
+	if (d < 0)
+		return err_sys(err, BERR_IO, errno, "open upload lock: %s", strerror(errno));
+	while (flock(d, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			int e = errno;
+			close(d);
+			return err_sys(err, BERR_IO, e, "lock upload: %s", strerror(e));
+		}
+	}
+	*fd = d;
+	return BERR_OK;
+}
+
+static void upload_lock_release(int fd)
+{
+	if (fd >= 0)
+		close(fd); /* drops the flock */
+}
+
+/* Removes the lock file of a finished session (waiters then find no row). */
+static void upload_lock_remove(struct core *c, const char *id)
+{
+	char *p = xasprintf("%s/%s", c->lock_dir, id);
+	unlink(p);
+	free(p);
+}
+
+enum berr_code core_upload_open(struct core *c, struct meta *m, const struct meta_repo *repo,
+                                const char *id, int64_t first_byte, struct core_upload_writer **out,
+                                struct berr *err)
+{
+	struct core_upload_writer *w = xcalloc(1, sizeof(*w));
+	w->c = c;
+	w->m = m;
+	w->lock_fd = -1;
+	enum berr_code rc = upload_lock_acquire(c, id, &w->lock_fd, err);
+	if (rc != BERR_OK) {
+		free(w);
+		return rc;
+	}
+	if ((rc = load_row(m, repo, id, &w->row, err)) != BERR_OK)
+		goto fail;
+	if (first_byte >= 0 && first_byte != w->row.size) {
+		rc = err_set(err, BERR_LAYER_PART_INVALID,
+		             "The part's first byte %lld does not follow the last byte received "
+		             "(%lld) for upload '%s'",
+		             (long long)first_byte, (long long)w->row.size - 1, id);
+		err->last_byte = w->row.size - 1;
+		goto fail;
+	}
+	if (!w->row.hash_state ||
+	    !sha256_state_import(&w->hash, w->row.hash_state, w->row.hash_state_len)) {
+		rc = err_set(err, BERR_INTERNAL, "upload '%s' has no usable hash state", id);
+		goto fail;
+	}
+	w->start = w->row.size;
+	*out = w;
+	return BERR_OK;
+fail:
+	core_upload_abort(w);
+	return rc;
+}
+
+int64_t core_upload_writer_start(const struct core_upload_writer *w)
+{
+	return w->start;
+}
+int64_t core_upload_writer_parts(const struct core_upload_writer *w)
+{
+	return w->row.parts;
+}
+
+enum berr_code core_upload_write(struct core_upload_writer *w, const void *data, size_t len,
+                                 struct berr *err)
+{
+	struct blob_store *b = w->c->blobs;
+	enum berr_code rc =
+	    b->ops->upload_write(b, w->row.id, w->start + w->written, data, len, err);
+	if (rc != BERR_OK)
+		return rc;
+	sha256_update(&w->hash, data, len);
+	w->written += (int64_t)len;
+	return BERR_OK;
+}
+
+static void writer_free(struct core_upload_writer *w)
+{
+	upload_lock_release(w->lock_fd);
+	meta_upload_clear(&w->row);
+	free(w);
+}
+
+enum berr_code core_upload_close(struct core_upload_writer *w, int64_t *size, struct berr *err)
+{
+	struct blob_store *b = w->c->blobs;
+	enum berr_code rc = b->ops->upload_sync(b, w->row.id, err);
+	if (rc != BERR_OK) {
+		core_upload_abort(w);
+		return rc;
+	}
+	unsigned char state[256];
+	sha256_state_export(&w->hash, state);
+	meta_upload_clear(&w->row); /* drop the old state buffer; point at ours */
+	w->row.hash_state = NULL;
+	struct meta_upload u = w->row;
+	u.hash_state = state;
+	u.hash_state_len = sha256_state_size();
+	if (w->written > 0) {
+		/* A part smaller than the minimum followed by another part breaks ECR's rule;
+		 * remember it so CompleteLayerUpload can report it. */
+		if (u.parts > 0 && u.last_part_size < ECR_MIN_PART_SIZE)
+			u.small_part = true;
+		u.parts++;
+		u.last_part_size = w->written;
+	}
+	u.size = w->start + w->written;
+	u.updated_at = clock_now_ms();
+	rc = w->m->ops->upload_update(w->m, &u, err);
+	if (rc != BERR_OK) {
+		core_upload_abort(w);
+		return rc;
+	}
+	if (size)
+		*size = u.size;
+	writer_free(w);
+	return BERR_OK;
+}
+
+void core_upload_abort(struct core_upload_writer *w)
+{
+	if (!w)
+		return;
+	if (w->written > 0) {
+		struct berr e;
+		w->c->blobs->ops->upload_truncate(w->c->blobs, w->row.id, w->start, &e);
+	}
+	writer_free(w);
+}
+
+static void discard(struct core *c, struct meta *m, const char *id)
+{
+	struct berr e;
+	m->ops->upload_delete(m, id, &e);
+	c->blobs->ops->upload_remove(c->blobs, id);
+	upload_lock_remove(c, id);
+}
+
+enum berr_code core_upload_complete(struct core *c, struct meta *m, const struct meta_repo *repo,
+                                    const char *id, const char *const *want, size_t nwant,
+                                    enum core_upload_rules rules, char out_digest[DIGEST_STR_LEN],
+                                    struct berr *err)
+{
+	int lock_fd = -1;
+	struct meta_upload row = {0};
+	enum berr_code rc = upload_lock_acquire(c, id, &lock_fd, err);
+	if (rc != BERR_OK)
+		return rc;
+	if ((rc = load_row(m, repo, id, &row, err)) != BERR_OK)
+		goto out;
+	if (rules == CORE_UPLOAD_ECR && row.parts == 0) {
+		rc = err_set(err, BERR_UPLOAD_EMPTY,
+		             "The upload with id '%s' does not contain any layer parts", id);
+		goto out;
+	}
+	if (rules == CORE_UPLOAD_ECR && row.small_part) {
+		rc = err_set(err, BERR_LAYER_PART_TOO_SMALL,
+		             "Layer part size must be at least %d bytes except for the final part",
+		             ECR_MIN_PART_SIZE);
+		goto out;
+	}
+	struct sha256 h;
+	if (!row.hash_state || !sha256_state_import(&h, row.hash_state, row.hash_state_len)) {
+		rc = err_set(err, BERR_INTERNAL, "upload '%s' has no usable hash state", id);
+		goto out;
+	}
+	sha256_peek_str(&h, out_digest);
+	bool match = nwant == 0;
+	for (size_t i = 0; i < nwant && !match; i++)
+		match = strcmp(want[i], out_digest) == 0;
+	if (!match) {
+		discard(c, m, id);
+		rc = err_set(err, BERR_LAYER_INVALID,
+		             "The calculated digest '%s' of the upload '%s' does not match the "
+		             "provided digest",
+		             out_digest, id);
+		goto out;
+	}
+	if (rules == CORE_UPLOAD_ECR) {
+		rc = m->ops->repo_blob_get(m, repo->id, out_digest, NULL, NULL, NULL, err);
+		if (rc == BERR_OK) {
+			discard(c, m, id);
+			rc = err_set(err, BERR_LAYER_EXISTS,
+			             "The layer with digest '%s' already exists in the repository "
+			             "with name '%s' in the registry with id '%s'",
+			             out_digest, repo->name, repo->account);
+			goto out;
+		}
+		if (rc != BERR_NOT_FOUND)
+			goto out;
+	}
+	/* Write order: the blob file is durable (fsync, rename, fsync dir) before its row. */
+	if ((rc = c->blobs->ops->upload_commit(c->blobs, id, out_digest, err)) != BERR_OK)
+		goto out;
+	if ((rc = m->ops->txn_begin(m, err)) != BERR_OK)
+		goto out;
+	if ((rc = m->ops->blob_insert(m, out_digest, row.size, err)) != BERR_OK ||
+	    (rc = m->ops->repo_blob_link(m, repo->id, out_digest, err)) != BERR_OK ||
+	    (rc = m->ops->upload_delete(m, id, err)) != BERR_OK ||
+	    (rc = m->ops->txn_commit(m, err)) != BERR_OK) {
+		m->ops->txn_rollback(m);
+		goto out;
+	}
+	upload_lock_remove(c, id);
+out:
+	upload_lock_release(lock_fd);
+	meta_upload_clear(&row);
+	return rc;
+}
+
+enum berr_code core_upload_cancel(struct core *c, struct meta *m, const struct meta_repo *repo,
+                                  const char *id, struct berr *err)
+{
+	int lock_fd = -1;
+	struct meta_upload row = {0};
+	enum berr_code rc = upload_lock_acquire(c, id, &lock_fd, err);
+	if (rc != BERR_OK)
+		return rc;
+	if ((rc = load_row(m, repo, id, &row, err)) == BERR_OK)
+		discard(c, m, id);
+	upload_lock_release(lock_fd);
+	meta_upload_clear(&row);
+	return rc;
+}

@@ -1,0 +1,212 @@
+/* server.c - libmicrohttpd glue: request bodies, api dispatch, responses, shutdown.
+ *
+ * Threading: MHD runs one thread per connection (handlers block on disk and SQLite, so this
+ * is the simple correct start); a connection cap bounds the threads. Each request gets a
+ * struct http_req on its first callback; the body accumulates in a capped buffer (ECR bodies
+ * are JSON documents); the api layer runs on the final callback; the request is freed in the
+ * completion callback. Blob downloads are file-descriptor responses, which MHD sends with
+ * sendfile(2). Graceful stop: quiesce (no new connections), wait for in-flight requests to
+ * drain, then stop the daemon. */
+#include "../base/feat.h"
+
+#include "server.h"
+#include "../base/buf.h"
+#include "../base/log.h"
+#include "../base/mem.h"
+#include "../base/util.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MAX_CONNECTIONS 1024
+#define CONNECTION_TIMEOUT_S 300
+
+struct http_server {
+	struct MHD_Daemon *d;
+	struct api_server *api;
+	atomic_int inflight;
+	MHD_socket listen_fd;
+};
+
+struct http_req {
+	struct buf body;
+	bool too_large;
+	bool counted;
+	char *query;
+};
+
+static const char *lookup_header(void *ctx, const char *name)
+{
+	return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
+}
+
+static const char *lookup_arg(void *ctx, const char *name)
+{
+	return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static enum MHD_Result send_resp(struct MHD_Connection *conn, struct api_resp *r)
+{
+	struct MHD_Response *mr;
+	if (r->fd >= 0) {
+		/* MHD takes the descriptor and closes it when the response is destroyed. */
+		mr = MHD_create_response_from_fd_at_offset64((uint64_t)r->length, r->fd,
+		                                             (uint64_t)r->offset);
+		if (mr)
+			r->fd = -1;
+	} else {
+		mr = MHD_create_response_from_buffer(r->body_len, r->body ? r->body : (char *)"",
+		                                     r->body ? MHD_RESPMEM_MUST_FREE
+		                                             : MHD_RESPMEM_PERSISTENT);
+		if (mr)
+			r->body = NULL;
+	}
+	if (!mr)
+		return MHD_NO;
+	for (size_t i = 0; i < r->nheaders; i++)
+		MHD_add_response_header(mr, r->headers[i].name, r->headers[i].value);
+	enum MHD_Result ok = MHD_queue_response(conn, (unsigned)r->status, mr);
+	MHD_destroy_response(mr);
+	return ok;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+	(void)version;
+	struct http_server *h = cls;
+	struct http_req *hr = *con_cls;
+	if (!hr) {
+		hr = xcalloc(1, sizeof(*hr));
+		buf_init(&hr->body, API_ECR_MAX_BODY);
+		hr->counted = true;
+		atomic_fetch_add(&h->inflight, 1);
+		*con_cls = hr;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		if (!hr->too_large &&
+		    buf_append(&hr->body, upload_data, *upload_data_size, NULL) != BERR_OK) {
+			hr->too_large = true;
+			buf_free(&hr->body);
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+
+	struct api_req req = {
+	    .method = method,
+	    .path = url,
+	    .query = NULL,
+	    .header = lookup_header,
+	    .arg = lookup_arg,
+	    .ctx = conn,
+	    .body = hr->body.p,
+	    .body_len = hr->body.len,
+	};
+	uuid_v4(req.request_id);
+	struct api_resp resp;
+	api_resp_init(&resp);
+	if (hr->too_large) {
+		struct berr e;
+		err_set(&e, BERR_TOO_LARGE, "request body exceeds %d bytes", API_ECR_MAX_BODY);
+		if (strncmp(url, "/v2", 3) == 0)
+			api_oci_error(&resp, &e);
+		else
+			api_ecr_error(&resp, &e, NULL);
+		resp.status = 413;
+	} else {
+		api_handle(h->api, &req, &resp);
+	}
+	log_debug("%s %s %s -> %d", req.request_id, method, url, resp.status);
+	enum MHD_Result ok = send_resp(conn, &resp);
+	api_resp_free(&resp);
+	return ok;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+	(void)conn;
+	(void)toe;
+	struct http_server *h = cls;
+	struct http_req *hr = *con_cls;
+	if (!hr)
+		return;
+	if (hr->counted)
+		atomic_fetch_sub(&h->inflight, 1);
+	buf_free(&hr->body);
+	free(hr->query);
+	free(hr);
+	*con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	char line[512];
+	vsnprintf(line, sizeof(line), fmt, ap);
+	size_t n = strlen(line);
+	while (n && line[n - 1] == '\n')
+		line[--n] = '\0';
+	log_debug("mhd: %s", line);
+}
+
+enum berr_code http_start(struct api_server *api, const char *host, int port,
+                          struct http_server **out, struct berr *err)
+{
+	struct addrinfo hints = {0}, *ai = NULL;
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+	char portstr[16];
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	int gai = getaddrinfo(host, portstr, &hints, &ai);
+	if (gai != 0)
+		return err_set(err, BERR_INVALID, "cannot resolve listen address %s: %s", host,
+		               gai_strerror(gai));
+	struct http_server *h = xcalloc(1, sizeof(*h));
+	h->api = api;
+	atomic_init(&h->inflight, 0);
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+	                 MHD_USE_ERROR_LOG | MHD_USE_ITC;
+	if (ai->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	h->d = MHD_start_daemon(
+	    flags, (uint16_t)port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+	freeaddrinfo(ai);
+	if (!h->d) {
+		free(h);
+		return err_set(err, BERR_IO, "cannot listen on %s:%d (address in use?)", host,
+		               port);
+	}
+	*out = h;
+	return BERR_OK;
+}
+
+void http_stop(struct http_server *h, int grace_ms)
+{
+	if (!h)
+		return;
+	MHD_socket fd = MHD_quiesce_daemon(h->d);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+	int64_t deadline = clock_mono_ms() + grace_ms;
+	while (atomic_load(&h->inflight) > 0 && clock_mono_ms() < deadline)
+		usleep(10000);
+	if (atomic_load(&h->inflight) > 0)
+		log_warn("stopping with %d requests still in flight", atomic_load(&h->inflight));
+	MHD_stop_daemon(h->d);
+	free(h);
+}
