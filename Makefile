@@ -41,7 +41,7 @@ $(B)/libberth.a: $(LIB_OBJS) $(GEN_OBJ)
 # The release binary is also published at build/berth (README's documented path).
 ifeq ($(VARIANT),release)
 build/berth: $(B)/berth
-	cp $< $@
+	cp $< $@.tmp && mv -f $@.tmp $@
 else
 build/berth: $(B)/berth
 endif

@@ -116,9 +116,24 @@ void api_server_fini(struct api_server *s)
 	s->ncreds = 0;
 }
 
+bool api_is_oci_path(const char *path)
+{
+	return strcmp(path, "/v2") == 0 || strncmp(path, "/v2/", 4) == 0;
+}
+
+enum api_plan api_begin(struct api_server *s, const struct api_req *req, size_t *limit,
+                        struct api_stream **stream, struct api_resp *resp)
+{
+	*stream = NULL;
+	*limit = API_ECR_MAX_BODY;
+	if (api_is_oci_path(req->path))
+		return oci_begin(s, req, limit, stream, resp);
+	return API_PLAN_BUFFER;
+}
+
 void api_handle(struct api_server *s, const struct api_req *req, struct api_resp *resp)
 {
-	if (strcmp(req->path, "/v2") == 0 || strncmp(req->path, "/v2/", 4) == 0)
+	if (api_is_oci_path(req->path))
 		oci_route(s, req, resp);
 	else
 		ecr_route(s, req, resp);

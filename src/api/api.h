@@ -30,6 +30,7 @@ struct api_req {
 	void *ctx;
 	const char *body;
 	size_t body_len;
+	bool body_too_large; /* the body exceeded the limit chosen by api_begin (body is NULL) */
 	char request_id[37];
 };
 
@@ -75,6 +76,29 @@ void api_resp_body(struct api_resp *r, char *body, size_t len);
 enum berr_code api_creds_load(struct api_server *s, const char *path, struct berr *err);
 void api_server_fini(struct api_server *s);
 
+/* A request body consumer for streamed uploads (blob PATCH/PUT/POST on /v2): the http layer
+ * feeds body chunks to write() as they arrive, then calls finish() once (which fills the
+ * response and frees the stream), or abort() if the connection dies (frees it). After a write
+ * error the http layer discards the rest of the body and still calls finish(), which reports
+ * the error. */
+struct api_stream {
+	enum berr_code (*write)(struct api_stream *st, const void *data, size_t len,
+	                        struct berr *err);
+	void (*finish)(struct api_stream *st, const struct api_req *req, struct api_resp *resp);
+	void (*abort)(struct api_stream *st);
+};
+
+enum api_plan {
+	API_PLAN_BUFFER,  /* read the body (up to *limit bytes), then api_handle */
+	API_PLAN_STREAM,  /* feed the body to *stream */
+	API_PLAN_RESPOND, /* resp is complete; do not read the body */
+};
+
+/* Called when the request headers have arrived (req->body is NULL). Chooses how the body is
+ * consumed. */
+enum api_plan api_begin(struct api_server *s, const struct api_req *req, size_t *limit,
+                        struct api_stream **stream, struct api_resp *resp);
+
 /* Entry point for a complete request (body fully read). */
 void api_handle(struct api_server *s, const struct api_req *req, struct api_resp *resp);
 
@@ -91,5 +115,10 @@ void api_json_body(struct api_resp *r, json_t *v);
 /* ---- routers ---- */
 void ecr_route(struct api_server *s, const struct api_req *req, struct api_resp *resp);
 void oci_route(struct api_server *s, const struct api_req *req, struct api_resp *resp);
+enum api_plan oci_begin(struct api_server *s, const struct api_req *req, size_t *limit,
+                        struct api_stream **stream, struct api_resp *resp);
+
+/* True for paths served by the /v2 door. */
+bool api_is_oci_path(const char *path);
 
 #endif

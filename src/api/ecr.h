@@ -62,7 +62,7 @@ struct ep_page {
 	bool given;    /* maxResults or nextToken present */
 };
 enum berr_code ep_page(json_t *obj, long long max, long long def, struct ep_page *pg,
-		       struct berr *err);
+                       struct berr *err);
 /* A nextToken for a cursor position. */
 json_t *ep_token(int64_t last_id, int64_t skip);
 

@@ -202,8 +202,7 @@ enum berr_code ecr_batch_get_image(struct ecr_call *c, struct berr *err)
 			                      "repositoryName", r.name, "imageId", id,
 			                      "imageManifest", img.manifest, img.manifest_len,
 			                      "imageManifestMediaType", img.media_type));
-			struct berr terr;
-			c->m->ops->image_touch_pull(c->m, img.id, now, &terr);
+			core_pull_record(c->core, img.id, now);
 		}
 		meta_image_clear(&img);
 	}
@@ -395,7 +394,8 @@ static int add_image(void *ctx, const struct meta_image *img)
 				break;
 			}
 		} else if (ntags) {
-			e = json_pack("{s:s, s:s}", "imageDigest", img->digest, "imageTag", tags[j]);
+			e = json_pack("{s:s, s:s}", "imageDigest", img->digest, "imageTag",
+			              tags[j]);
 		} else {
 			e = json_pack("{s:s}", "imageDigest", img->digest);
 		}
@@ -407,7 +407,7 @@ static int add_image(void *ctx, const struct meta_image *img)
 }
 
 static enum berr_code list_page(struct ecr_call *c, const struct meta_repo *r, bool describe,
-				const char *out_key, struct berr *err)
+                                const char *out_key, struct berr *err)
 {
 	struct image_page p = {c, r, NULL, {0}, 0, false, 0, 0, describe, BERR_OK, err};
 	enum meta_tag_filter tf;
@@ -421,8 +421,7 @@ static enum berr_code list_page(struct ecr_call *c, const struct meta_repo *r, b
 	if (none)
 		return BERR_OK;
 	/* One image more than the page can hold tells whether a next page exists. */
-	rc = c->m->ops->image_list(c->m, r->id, p.pg.after, p.pg.limit + 1, tf, add_image, &p,
-				   err);
+	rc = c->m->ops->image_list(c->m, r->id, p.pg.after, p.pg.limit + 1, tf, add_image, &p, err);
 	if (rc == BERR_OK)
 		rc = p.rc;
 	if (rc == BERR_OK && p.more)

@@ -110,7 +110,7 @@ enum berr_code ecr_upload_layer_part(struct ecr_call *c, struct berr *err)
 	int64_t size = 0;
 	if ((rc = core_upload_write(w, bytes, len, err)) != BERR_OK)
 		goto out;
-	rc = core_upload_close(w, &size, err);
+	rc = core_upload_close(w, c->m, &size, err);
 	w = NULL;
 	if (rc != BERR_OK)
 		goto out;

@@ -219,7 +219,7 @@ json_t *ep_token(int64_t last_id, int64_t skip)
 {
 	char raw[64];
 	int n = skip ? snprintf(raw, sizeof(raw), "p1:%" PRId64 ":%" PRId64, last_id, skip)
-		     : snprintf(raw, sizeof(raw), "p1:%" PRId64, last_id);
+	             : snprintf(raw, sizeof(raw), "p1:%" PRId64, last_id);
 	char *t = base64url_encode(raw, (size_t)n);
 	json_t *j = json_string(t);
 	free(t);
@@ -255,7 +255,7 @@ static bool parse_token(const char *tok, int64_t *after, int64_t *skip)
 }
 
 enum berr_code ep_page(json_t *obj, long long max, long long def, struct ep_page *pg,
-		       struct berr *err)
+                       struct berr *err)
 {
 	bool has = false;
 	long long n = def;

@@ -290,7 +290,7 @@ enum berr_code ecr_describe_repositories(struct ecr_call *c, struct berr *err)
 	}
 	struct repo_page p = {list, 0, pg.limit, 0};
 	rc = c->m->ops->repo_list(c->m, reg.account, reg.region, pg.after, pg.limit + 1, add_repo,
-				  &p, err);
+	                          &p, err);
 	if (rc == BERR_OK && p.n > pg.limit)
 		json_object_set_new(c->out, "nextToken", ep_token(p.last_id, 0));
 	return rc;

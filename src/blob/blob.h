@@ -13,16 +13,23 @@
 #include <stdint.h>
 
 struct blob_store;
+/* An upload file open for appending (driver-specific). */
+struct blob_upload;
 
 struct blob_ops {
 	void (*close)(struct blob_store *b);
 	/* Creates an empty upload file named id (a UUID). */
 	enum berr_code (*upload_create)(struct blob_store *b, const char *id, struct berr *err);
-	/* Writes len bytes at offset into upload id. Not yet durable. */
-	enum berr_code (*upload_write)(struct blob_store *b, const char *id, int64_t offset,
-	                               const void *data, size_t len, struct berr *err);
-	/* Makes the bytes written so far durable. */
-	enum berr_code (*upload_sync)(struct blob_store *b, const char *id, struct berr *err);
+	/* Opens upload id for appending at offset (bytes past offset are overwritten). *out is
+	 * new; release it with upload_close. */
+	enum berr_code (*upload_open)(struct blob_store *b, const char *id, int64_t offset,
+	                              struct blob_upload **out, struct berr *err);
+	/* Appends len bytes. Not yet durable. */
+	enum berr_code (*upload_append)(struct blob_upload *u, const void *data, size_t len,
+	                                struct berr *err);
+	/* Makes the bytes appended so far durable. */
+	enum berr_code (*upload_sync)(struct blob_upload *u, struct berr *err);
+	void (*upload_close)(struct blob_upload *u);
 	/* Truncates upload id to size bytes (drops bytes of a failed write). */
 	enum berr_code (*upload_truncate)(struct blob_store *b, const char *id, int64_t size,
 	                                  struct berr *err);

@@ -72,46 +72,78 @@ static enum berr_code fs_upload_create(struct blob_store *b, const char *id, str
 	return BERR_OK;
 }
 
-static enum berr_code fs_upload_write(struct blob_store *b, const char *id, int64_t offset,
-                                      const void *data, size_t len, struct berr *err)
+struct blob_upload {
+	int fd;
+	int64_t offset;
+	char *path;
+};
+
+static enum berr_code fs_upload_open(struct blob_store *b, const char *id, int64_t offset,
+                                     struct blob_upload **out, struct berr *err)
 {
 	char p[PATH_MAX];
+	if (!uuid_is_valid(id))
+		return err_set(err, BERR_INVALID, "bad upload id");
 	upload_path(self(b), id, p, sizeof(p));
 	int fd = open(p, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return err_sys(err, errno == ENOENT ? BERR_NOT_FOUND : BERR_IO, errno,
 		               "open %s: %s", p, strerror(errno));
-	const char *s = data;
-	while (len) {
-		ssize_t w = pwrite(fd, s, len, offset);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			int e = errno;
-			close(fd);
-			return err_sys(err, BERR_IO, e, "write %s: %s", p, strerror(e));
-		}
-		s += w;
-		len -= (size_t)w;
-		offset += w;
-	}
-	close(fd);
+	struct blob_upload *u = xcalloc(1, sizeof(*u));
+	u->fd = fd;
+	u->offset = offset;
+	u->path = xstrdup(p);
+	*out = u;
 	return BERR_OK;
 }
 
-static enum berr_code fs_upload_sync(struct blob_store *b, const char *id, struct berr *err)
+static enum berr_code fs_upload_append(struct blob_upload *u, const void *data, size_t len,
+                                       struct berr *err)
 {
-	char p[PATH_MAX];
-	upload_path(self(b), id, p, sizeof(p));
+	const char *s = data;
+	while (len) {
+		ssize_t w = pwrite(u->fd, s, len, u->offset);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return err_sys(err, BERR_IO, errno, "write %s: %s", u->path,
+			               strerror(errno));
+		}
+		s += w;
+		len -= (size_t)w;
+		u->offset += w;
+	}
+	return BERR_OK;
+}
+
+static enum berr_code fs_upload_sync(struct blob_upload *u, struct berr *err)
+{
+	if (fdatasync(u->fd) < 0)
+		return err_sys(err, BERR_IO, errno, "fdatasync %s: %s", u->path, strerror(errno));
+	return BERR_OK;
+}
+
+static void fs_upload_close(struct blob_upload *u)
+{
+	if (!u)
+		return;
+	close(u->fd);
+	free(u->path);
+	free(u);
+}
+
+/* fsync of a whole upload file by name (used before the commit rename). */
+static enum berr_code sync_path(const char *p, struct berr *err)
+{
 	int fd = open(p, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return err_sys(err, errno == ENOENT ? BERR_NOT_FOUND : BERR_IO, errno,
 		               "open %s: %s", p, strerror(errno));
-	int rc = fdatasync(fd);
+	int rc = fsync(fd);
 	int e = errno;
 	close(fd);
 	if (rc < 0)
-		return err_sys(err, BERR_IO, e, "fdatasync %s: %s", p, strerror(e));
+		return err_sys(err, BERR_IO, e, "fsync %s: %s", p, strerror(e));
 	return BERR_OK;
 }
 
@@ -139,7 +171,7 @@ static enum berr_code fs_upload_commit(struct blob_store *b, const char *id, con
 		unlink(up);
 		return BERR_OK;
 	}
-	enum berr_code rc = fs_upload_sync(b, id, err);
+	enum berr_code rc = sync_path(up, err);
 	if (rc != BERR_OK)
 		return rc;
 	if ((rc = fs_mkdirs(dir, err)) != BERR_OK)
@@ -212,8 +244,10 @@ static enum berr_code fs_remove(struct blob_store *b, const char *digest, struct
 static const struct blob_ops fs_ops = {
     .close = fs_close,
     .upload_create = fs_upload_create,
-    .upload_write = fs_upload_write,
+    .upload_open = fs_upload_open,
+    .upload_append = fs_upload_append,
     .upload_sync = fs_upload_sync,
+    .upload_close = fs_upload_close,
     .upload_truncate = fs_upload_truncate,
     .upload_commit = fs_upload_commit,
     .upload_remove = fs_upload_remove,

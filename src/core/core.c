@@ -14,6 +14,9 @@
 #include "../base/util.h"
 
 #include <inttypes.h>
+
+struct core_pulls *core_pulls_new(void);
+void core_pulls_free(struct core_pulls *p);
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +46,7 @@ static enum berr_code load_secret(const char *dir, unsigned char key[32], struct
 enum berr_code core_open(const char *data_dir, int pool_size, struct core **out, struct berr *err)
 {
 	struct core *c = xcalloc(1, sizeof(*c));
+	c->pulls = core_pulls_new();
 	enum berr_code rc = fs_mkdirs(data_dir, err);
 	if (rc == BERR_OK)
 		rc = load_secret(data_dir, c->secret, err);
@@ -68,6 +72,14 @@ void core_close(struct core *c)
 {
 	if (!c)
 		return;
+	if (c->pool) {
+		/* Last flush of pending pull times. */
+		struct berr e;
+		struct meta *m = meta_pool_acquire(c->pool);
+		core_pull_flush(c, m, &e);
+		meta_pool_release(c->pool, m);
+	}
+	core_pulls_free(c->pulls);
 	meta_pool_close(c->pool);
 	blob_close(c->blobs);
 	free(c->lock_dir);

@@ -27,8 +27,11 @@
 /* Registry tokens and download URLs live 12 hours (ECR's token lifetime). */
 #define TOKEN_TTL_S (12 * 3600)
 
+struct core_pulls; /* pending lastRecordedPullTime updates (pull.c) */
+
 struct core {
 	struct meta_pool *pool;
+	struct core_pulls *pulls;
 	struct blob_store *blobs;
 	char *lock_dir;           /* data-dir/locks: upload session locks */
 	unsigned char secret[32]; /* HMAC key for registry tokens and download URLs */
@@ -125,7 +128,8 @@ enum berr_code core_upload_start(struct core *c, struct meta *m, const struct me
 
 /* An exclusive write handle on one upload session (held across a streamed request body). */
 struct core_upload_writer;
-/* Opens upload id of repo for appending at first_byte (-1 = at the current end).
+/* Opens upload id of repo for appending at first_byte (-1 = at the current end); m is used
+ * only during the call.
  * BERR_UPLOAD_NOT_FOUND, or BERR_LAYER_PART_INVALID (err->last_byte = last byte received) if
  * first_byte is not the current size. *out is new. */
 enum berr_code core_upload_open(struct core *c, struct meta *m, const struct meta_repo *repo,
@@ -137,9 +141,11 @@ int64_t core_upload_writer_parts(const struct core_upload_writer *w);
 /* Appends bytes (hashes as it writes). */
 enum berr_code core_upload_write(struct core_upload_writer *w, const void *data, size_t len,
                                  struct berr *err);
-/* Makes the appended bytes durable and records them as one part; then frees w. On failure the
- * session is left as it was before open. *size (may be NULL) = total bytes received. */
-enum berr_code core_upload_close(struct core_upload_writer *w, int64_t *size, struct berr *err);
+/* Makes the appended bytes durable and records them as one part (m: a metadata connection,
+ * which the writer does not hold while bytes stream); then frees w. On failure the session is
+ * left as it was before open. *size (may be NULL) = total bytes received. */
+enum berr_code core_upload_close(struct core_upload_writer *w, struct meta *m, int64_t *size,
+                                 struct berr *err);
 /* Abandons a writer without recording anything (bytes past the old size are truncated). */
 void core_upload_abort(struct core_upload_writer *w);
 
@@ -152,6 +158,9 @@ enum berr_code core_upload_complete(struct core *c, struct meta *m, const struct
                                     const char *id, const char *const *want, size_t nwant,
                                     enum core_upload_rules rules, char out_digest[DIGEST_STR_LEN],
                                     struct berr *err);
+/* Bytes received so far by upload id of repo. BERR_UPLOAD_NOT_FOUND. */
+enum berr_code core_upload_size(struct meta *m, const struct meta_repo *repo, const char *id,
+                                int64_t *size, struct berr *err);
 /* Cancels an upload session (file and row). */
 enum berr_code core_upload_cancel(struct core *c, struct meta *m, const struct meta_repo *repo,
                                   const char *id, struct berr *err);
@@ -162,6 +171,25 @@ enum berr_code core_upload_cancel(struct core *c, struct meta *m, const struct m
  * BERR_BLOB_UNKNOWN if not linked to or referenced in the repository. */
 enum berr_code core_blob_get(struct meta *m, const struct meta_repo *repo, const char *digest,
                              int64_t *size, char **media_type, bool *referenced, struct berr *err);
+
+/* Links digest into repo `to` if it is readable in `from` (from == NULL: anywhere in the
+ * registry of `to`). BERR_BLOB_UNKNOWN when it is not mountable. */
+enum berr_code core_blob_mount(struct meta *m, const struct meta_repo *to,
+                               const struct meta_repo *from, const char *digest, struct berr *err);
+/* Removes the blob's link to repo. BERR_BLOB_UNKNOWN if it was not linked there. */
+enum berr_code core_blob_unlink(struct meta *m, const struct meta_repo *repo, const char *digest,
+                                struct berr *err);
+
+/* Deletes one image or tag (the /v2 DELETE manifest): by digest the whole image, by tag the tag
+ * (and the image with its last tag). BERR_IMAGE_NOT_FOUND, BERR_IMAGE_REFERENCED. */
+enum berr_code core_image_delete(struct meta *m, const struct meta_repo *repo, const char *tag,
+                                 const char *digest, struct berr *err);
+
+/* ---- pull bookkeeping (pull.c) ----
+ * Pulls are recorded in memory and written in one transaction per flush, so a pull costs no
+ * database write; lastRecordedPullTime lags by at most the flush interval. */
+void core_pull_record(struct core *c, int64_t image_id, int64_t at_ms);
+enum berr_code core_pull_flush(struct core *c, struct meta *m, struct berr *err);
 
 /* ---- registry documents (registry policy, replication, scanning, account settings) ---- */
 

@@ -210,7 +210,7 @@ enum berr_code core_image_put(struct core *c, struct meta *m, const struct meta_
 	if (!man->media_type) {
 		/* The structure told the kind, but an image needs a recorded media type. */
 		rc = err_set(err, BERR_MANIFEST_INVALID,
-			     "image manifest mediatype not provided in manifest or parameter");
+		             "image manifest mediatype not provided in manifest or parameter");
 		goto out;
 	}
 	sha256_digest_str(data, len, res->digest);
@@ -360,5 +360,61 @@ enum berr_code core_blob_get(struct meta *m, const struct meta_repo *repo, const
 		               "The layer with digest '%s' does not exist in the repository with "
 		               "name '%s' in the registry with id '%s'",
 		               digest, repo->name, repo->account);
+	return rc;
+}
+
+enum berr_code core_blob_mount(struct meta *m, const struct meta_repo *to,
+                               const struct meta_repo *from, const char *digest, struct berr *err)
+{
+	bool ok = false;
+	enum berr_code rc;
+	if (from) {
+		rc = m->ops->repo_blob_get(m, from->id, digest, NULL, NULL, NULL, err);
+		ok = rc == BERR_OK;
+		if (rc != BERR_OK && rc != BERR_NOT_FOUND)
+			return rc;
+	} else {
+		rc = m->ops->registry_blob_known(m, to->account, to->region, digest, &ok, err);
+		if (rc != BERR_OK)
+			return rc;
+	}
+	if (!ok)
+		return err_set(err, BERR_BLOB_UNKNOWN, "blob %s is not available to mount", digest);
+	int64_t size;
+	if ((rc = m->ops->blob_get(m, digest, &size, err)) == BERR_NOT_FOUND)
+		return err_set(err, BERR_BLOB_UNKNOWN, "blob %s is not available to mount", digest);
+	if (rc != BERR_OK)
+		return rc;
+	return m->ops->repo_blob_link(m, to->id, digest, err);
+}
+
+enum berr_code core_blob_unlink(struct meta *m, const struct meta_repo *repo, const char *digest,
+                                struct berr *err)
+{
+	bool referenced = false;
+	enum berr_code rc = core_blob_get(m, repo, digest, NULL, NULL, &referenced, err);
+	if (rc != BERR_OK)
+		return rc;
+	return m->ops->repo_blob_unlink(m, repo->id, digest, err);
+}
+
+static void ignore_deleted(void *ctx, const char *digest, const char *tag)
+{
+	(void)ctx;
+	(void)digest;
+	(void)tag;
+}
+
+enum berr_code core_image_delete(struct meta *m, const struct meta_repo *repo, const char *tag,
+                                 const char *digest, struct berr *err)
+{
+	enum berr_code rc = m->ops->txn_begin(m, err);
+	if (rc != BERR_OK)
+		return rc;
+	rc = core_image_delete_entry(m, repo, tag, digest, false, ignore_deleted, NULL, err);
+	if (rc == BERR_OK)
+		rc = m->ops->txn_commit(m, err);
+	if (rc != BERR_OK)
+		m->ops->txn_rollback(m);
 	return rc;
 }

@@ -52,7 +52,7 @@
 /* ---- message helpers ---------------------------------------------------------------------- */
 
 static enum berr_code lc_fail(struct berr *err, bool quote, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static enum berr_code lc_fail(struct berr *err, bool quote, const char *fmt, ...)
 {
@@ -123,9 +123,9 @@ static void render_value(const json_t *v, char *out, size_t cap)
 static enum berr_code lc_type_err(struct berr *err, const json_t *v, const char *allowed)
 {
 	return lc_fail(err, true,
-		       "instance type (%s) does not match any allowed primitive type "
-		       "(allowed: [\"%s\"])",
-		       json_type_name(v), allowed);
+	               "instance type (%s) does not match any allowed primitive type "
+	               "(allowed: [\"%s\"])",
+	               json_type_name(v), allowed);
 }
 
 /* vals: the enum in sorted order, pre-rendered as the JSON list text. */
@@ -135,7 +135,7 @@ static enum berr_code lc_enum_err(struct berr *err, const json_t *v, const char 
 
 	render_value(v, shown, sizeof(shown));
 	return lc_fail(err, true, "instance value (%s) not found in enum :(possible values: %s)",
-		       shown, vals);
+	               shown, vals);
 }
 
 /* True if v is a string equal to one of names[0..n). */
@@ -181,7 +181,7 @@ static void render_names(const char **names, size_t n, char *out, size_t cap)
 
 /* Row "lacks members": req is sorted; the message lists the missing ones in that order. */
 static enum berr_code lc_check_required(const json_t *obj, const char *const *req, size_t n,
-					struct berr *err)
+                                        struct berr *err)
 {
 	const char *missing[8];
 	size_t nmiss = 0;
@@ -198,7 +198,7 @@ static enum berr_code lc_check_required(const json_t *obj, const char *const *re
 
 /* Row "unknown member": every member not in allowed, sorted (the validator reports the set). */
 static enum berr_code lc_check_allowed(const json_t *obj, const char *const *allowed, size_t n,
-				       struct berr *err)
+                                       struct berr *err)
 {
 	const char *key;
 	json_t *val;
@@ -230,8 +230,8 @@ static enum berr_code lc_check_allowed(const json_t *obj, const char *const *all
 	render_names(extra, nextra, list, sizeof(list));
 	free(extra);
 	return lc_fail(err, true,
-		       "object instance has properties which are not allowed by the schema: (%s)",
-		       list);
+	               "object instance has properties which are not allowed by the schema: (%s)",
+	               list);
 }
 
 /* ---- lifecycle: schema phase ---------------------------------------------------------------- */
@@ -242,12 +242,12 @@ static const char *const action_required[] = {"type"};
 static const char *const action_allowed[] = {"targetStorageClass", "type"};
 static const char *const action_types[] = {"expire", "transition"};
 static const char *const sel_required[] = {"countNumber", "countType", "tagStatus"};
-static const char *const sel_allowed[] = {"countNumber",    "countType",     "countUnit",
-					  "storageClass",   "tagPatternList", "tagPrefixList",
-					  "tagStatus"};
+static const char *const sel_allowed[] = {"countNumber",  "countType",      "countUnit",
+                                          "storageClass", "tagPatternList", "tagPrefixList",
+                                          "tagStatus"};
 static const char *const tag_statuses[] = {"any", "tagged", "untagged"};
 static const char *const count_types[] = {"imageCountMoreThan", "sinceImagePushed",
-					  "sinceImagePulled", "sinceImageTransitioned"};
+                                          "sinceImagePulled", "sinceImageTransitioned"};
 static const char *const count_units[] = {"days"};
 static const char *const storage_classes[] = {"archive", "standard"};
 static const char *const target_classes[] = {"archive"};
@@ -343,9 +343,9 @@ static enum berr_code lc_selection_parse(const json_t *s, struct lc_rule *r, str
 	n = json_integer_value(num);
 	if (n < 1)
 		return lc_fail(err, false,
-			       "numeric instance is lower than the required minimum (minimum: 1, "
-			       "found: %lld)",
-			       n);
+		               "numeric instance is lower than the required minimum (minimum: 1, "
+		               "found: %lld)",
+		               n);
 
 	sc = json_object_get(s, "storageClass");
 	if (sc && !str_in(sc, storage_classes, ARRAY_LEN(storage_classes)))
@@ -370,7 +370,7 @@ static enum berr_code lc_selection_parse(const json_t *s, struct lc_rule *r, str
 		r->count_type = LC_SINCE_IMAGE_TRANSITIONED;
 	r->count_number = n;
 	r->storage_class =
-		sc && strcmp(json_string_value(sc), "archive") == 0 ? LC_ARCHIVE : LC_STANDARD;
+	    sc && strcmp(json_string_value(sc), "archive") == 0 ? LC_ARCHIVE : LC_STANDARD;
 	if (pats)
 		r->tag_patterns = dup_str_list(pats, &r->npatterns);
 	if (pres)
@@ -381,7 +381,7 @@ static enum berr_code lc_selection_parse(const json_t *s, struct lc_rule *r, str
 /* Schema checks of one rule (already known to be an object). *too_big is set when rulePriority
  * exceeds INT_MAX (a mapping failure, reported after the schema phase). */
 static enum berr_code lc_rule_parse(const json_t *rule, struct lc_rule *r, bool *too_big,
-				    struct berr *err)
+                                    struct berr *err)
 {
 	enum berr_code rc;
 	const json_t *desc, *prio;
@@ -404,9 +404,9 @@ static enum berr_code lc_rule_parse(const json_t *rule, struct lc_rule *r, bool 
 	p = json_integer_value(prio);
 	if (p < 1)
 		return lc_fail(err, false,
-			       "numeric instance is lower than the required minimum (minimum: 1, "
-			       "found: %lld)",
-			       p);
+		               "numeric instance is lower than the required minimum (minimum: 1, "
+		               "found: %lld)",
+		               p);
 
 	if ((rc = lc_selection_parse(json_object_get(rule, "selection"), r, err)))
 		return rc;
@@ -529,7 +529,7 @@ static enum berr_code lc_semantic_check(const struct lc_policy *p, struct berr *
 
 	if (p->nrules > LC_MAX_RULES)
 		return lc_fail(err, true, "A lifecycle policy may contain at most %d rules",
-			       LC_MAX_RULES);
+		               LC_MAX_RULES);
 	bad = lc_semantic_fail(p->rules, p->nrules);
 	return bad ? lc_fail(err, true, "%s", bad) : BERR_OK;
 }
@@ -542,7 +542,7 @@ static int cmp_rule_priority(const void *a, const void *b)
 }
 
 enum berr_code lc_policy_parse(const char *text, size_t len, struct lc_policy **out,
-			       struct berr *err)
+                               struct berr *err)
 {
 	json_t *root = NULL, *rules, *rule;
 	struct lc_policy *p = NULL;
@@ -568,8 +568,8 @@ enum berr_code lc_policy_parse(const char *text, size_t len, struct lc_policy **
 	 * minItems wording (the console cannot create an empty policy). */
 	if (n == 0) {
 		rc = lc_fail(err, true,
-			     "array is too short: must have at least 1 elements but instance has 0 "
-			     "elements");
+		             "array is too short: must have at least 1 elements but instance has 0 "
+		             "elements");
 		goto out;
 	}
 	json_array_foreach (rules, i, rule)
@@ -634,7 +634,7 @@ struct iam_profile {
 };
 
 static const char *const registry_actions[] = {"ecr:ReplicateImage", "ecr:CreateRepository",
-					       "ecr:BatchImportUpstreamImage"};
+                                               "ecr:BatchImportUpstreamImage"};
 
 /* "vendor:name": vendor [A-Za-z0-9.-]+, exactly one colon, non-empty name; or "*". */
 static bool iam_action_ok(const char *s, const struct iam_profile *prof)
@@ -745,7 +745,7 @@ static bool iam_condition_ok(const json_t *v)
 
 /* At most one of k and "Not"+k; returns the one present (NULL if none). */
 static bool iam_pair(const json_t *st, const char *k, const char *notk, const json_t **v,
-		     bool *negated)
+                     bool *negated)
 {
 	const json_t *a = json_object_get(st, k), *b = json_object_get(st, notk);
 
@@ -758,9 +758,9 @@ static bool iam_pair(const json_t *st, const char *k, const char *notk, const js
 
 static bool iam_statement_ok(const json_t *st, const struct iam_profile *prof)
 {
-	static const char *const allowed[] = {"Action",    "Condition", "Effect",
-					      "NotAction", "NotPrincipal", "NotResource",
-					      "Principal", "Resource",  "Sid"};
+	static const char *const allowed[] = {"Action",    "Condition",    "Effect",
+	                                      "NotAction", "NotPrincipal", "NotResource",
+	                                      "Principal", "Resource",     "Sid"};
 	const char *key;
 	json_t *val;
 	const json_t *v, *eff;
@@ -780,7 +780,7 @@ static bool iam_statement_ok(const json_t *st, const struct iam_profile *prof)
 		return false;
 	eff = json_object_get(st, "Effect");
 	if (!json_is_string(eff) || (strcmp(json_string_value(eff), "Allow") != 0 &&
-				     strcmp(json_string_value(eff), "Deny") != 0))
+	                             strcmp(json_string_value(eff), "Deny") != 0))
 		return false;
 
 	if (!iam_pair(st, "Action", "NotAction", &v, &neg) || !v || (prof->registry && neg) ||
@@ -790,8 +790,8 @@ static bool iam_statement_ok(const json_t *st, const struct iam_profile *prof)
 	/* [unconfirmed for ECR's validator] a resource policy names who it applies to, so a
 	 * Principal (or NotPrincipal) is required for repository policies too (AWS's general IAM
 	 * rule; every moto test policy has one). */
-	if (!iam_pair(st, "Principal", "NotPrincipal", &v, &neg) || !v ||
-	    (prof->registry && neg) || !iam_principal_ok(v, prof))
+	if (!iam_pair(st, "Principal", "NotPrincipal", &v, &neg) || !v || (prof->registry && neg) ||
+	    !iam_principal_ok(v, prof))
 		return false;
 
 	/* Resource is optional for repository policies (moto, test-checked), required for the
@@ -829,7 +829,7 @@ static bool iam_document_ok(const char *text, size_t len, const struct iam_profi
 		const char *ver = json_string_value(v); /* NULL unless a string */
 
 		if (!ver || (strcmp(ver, "2012-10-17") != 0 &&
-			     (prof->registry || strcmp(ver, "2008-10-17") != 0)))
+		             (prof->registry || strcmp(ver, "2008-10-17") != 0)))
 			goto out;
 	}
 	if ((v = json_object_get(root, "Id")) && !json_is_string(v))
@@ -860,8 +860,8 @@ enum berr_code iam_repo_policy_validate(const char *text, size_t len, struct ber
 	if (iam_document_ok(text, len, &prof))
 		return BERR_OK;
 	return err_set(err, BERR_PARAM_INVALID,
-		       "Invalid parameter at 'PolicyText' failed to satisfy constraint: "
-		       "'Invalid repository policy provided'");
+	               "Invalid parameter at 'PolicyText' failed to satisfy constraint: "
+	               "'Invalid repository policy provided'");
 }
 
 enum berr_code iam_registry_policy_validate(const char *text, size_t len, struct berr *err)
@@ -871,6 +871,6 @@ enum berr_code iam_registry_policy_validate(const char *text, size_t len, struct
 	if (iam_document_ok(text, len, &prof))
 		return BERR_OK;
 	return err_set(err, BERR_PARAM_INVALID,
-		       "Invalid parameter at 'PolicyText' failed to satisfy constraint: "
-		       "'Invalid registry policy provided'");
+	               "Invalid parameter at 'PolicyText' failed to satisfy constraint: "
+	               "'Invalid registry policy provided'");
 }

@@ -49,7 +49,7 @@ struct lc_policy {
  * Length (100..30720) is checked by the caller, not here. On success *out (if out != NULL) is a
  * new policy (lc_policy_free). */
 enum berr_code lc_policy_parse(const char *text, size_t len, struct lc_policy **out,
-			       struct berr *err);
+                               struct berr *err);
 void lc_policy_free(struct lc_policy *p);
 
 /* Repository policy (SetRepositoryPolicy) validation per spec §3.1. On failure

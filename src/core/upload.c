@@ -25,7 +25,7 @@
 
 struct core_upload_writer {
 	struct core *c;
-	struct meta *m;
+	struct blob_upload *file;
 	int lock_fd;
 	struct meta_upload row;
 	struct sha256 hash;
@@ -123,7 +123,6 @@ enum berr_code core_upload_open(struct core *c, struct meta *m, const struct met
 {
 	struct core_upload_writer *w = xcalloc(1, sizeof(*w));
 	w->c = c;
-	w->m = m;
 	w->lock_fd = -1;
 	enum berr_code rc = upload_lock_acquire(c, id, &w->lock_fd, err);
 	if (rc != BERR_OK) {
@@ -146,6 +145,8 @@ enum berr_code core_upload_open(struct core *c, struct meta *m, const struct met
 		goto fail;
 	}
 	w->start = w->row.size;
+	if ((rc = c->blobs->ops->upload_open(c->blobs, id, w->start, &w->file, err)) != BERR_OK)
+		goto fail;
 	*out = w;
 	return BERR_OK;
 fail:
@@ -165,9 +166,7 @@ int64_t core_upload_writer_parts(const struct core_upload_writer *w)
 enum berr_code core_upload_write(struct core_upload_writer *w, const void *data, size_t len,
                                  struct berr *err)
 {
-	struct blob_store *b = w->c->blobs;
-	enum berr_code rc =
-	    b->ops->upload_write(b, w->row.id, w->start + w->written, data, len, err);
+	enum berr_code rc = w->c->blobs->ops->upload_append(w->file, data, len, err);
 	if (rc != BERR_OK)
 		return rc;
 	sha256_update(&w->hash, data, len);
@@ -177,15 +176,17 @@ enum berr_code core_upload_write(struct core_upload_writer *w, const void *data,
 
 static void writer_free(struct core_upload_writer *w)
 {
+	if (w->file)
+		w->c->blobs->ops->upload_close(w->file);
 	upload_lock_release(w->lock_fd);
 	meta_upload_clear(&w->row);
 	free(w);
 }
 
-enum berr_code core_upload_close(struct core_upload_writer *w, int64_t *size, struct berr *err)
+enum berr_code core_upload_close(struct core_upload_writer *w, struct meta *m, int64_t *size,
+                                 struct berr *err)
 {
-	struct blob_store *b = w->c->blobs;
-	enum berr_code rc = b->ops->upload_sync(b, w->row.id, err);
+	enum berr_code rc = w->written ? w->c->blobs->ops->upload_sync(w->file, err) : BERR_OK;
 	if (rc != BERR_OK) {
 		core_upload_abort(w);
 		return rc;
@@ -207,7 +208,7 @@ enum berr_code core_upload_close(struct core_upload_writer *w, int64_t *size, st
 	}
 	u.size = w->start + w->written;
 	u.updated_at = clock_now_ms();
-	rc = w->m->ops->upload_update(w->m, &u, err);
+	rc = m->ops->upload_update(m, &u, err);
 	if (rc != BERR_OK) {
 		core_upload_abort(w);
 		return rc;
@@ -305,6 +306,17 @@ enum berr_code core_upload_complete(struct core *c, struct meta *m, const struct
 	upload_lock_remove(c, id);
 out:
 	upload_lock_release(lock_fd);
+	meta_upload_clear(&row);
+	return rc;
+}
+
+enum berr_code core_upload_size(struct meta *m, const struct meta_repo *repo, const char *id,
+                                int64_t *size, struct berr *err)
+{
+	struct meta_upload row = {0};
+	enum berr_code rc = load_row(m, repo, id, &row, err);
+	if (rc == BERR_OK)
+		*size = row.size;
 	meta_upload_clear(&row);
 	return rc;
 }

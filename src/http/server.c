@@ -36,9 +36,11 @@ struct http_server {
 
 struct http_req {
 	struct buf body;
+	struct api_stream *stream; /* streamed body consumer, until finish/abort */
 	bool too_large;
-	bool counted;
-	char *query;
+	bool responded; /* a response was queued at the headers stage */
+	size_t limit;
+	char request_id[37];
 };
 
 static const char *lookup_header(void *ctx, const char *name)
@@ -76,6 +78,47 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, struct api_resp *r
 	return ok;
 }
 
+static void fill_req(struct api_req *req, struct MHD_Connection *conn, const char *url,
+                     const char *method, const struct http_req *hr)
+{
+	memset(req, 0, sizeof(*req));
+	req->method = method;
+	req->path = url;
+	req->header = lookup_header;
+	req->arg = lookup_arg;
+	req->ctx = conn;
+	memcpy(req->request_id, hr->request_id, sizeof(req->request_id));
+}
+
+static enum MHD_Result finish_resp(struct MHD_Connection *conn, const struct api_req *req,
+                                   struct api_resp *resp)
+{
+	log_debug("%s %s %s -> %d", req->request_id, req->method, req->path, resp->status);
+	enum MHD_Result ok = send_resp(conn, resp);
+	api_resp_free(resp);
+	return ok;
+}
+
+/* Headers have arrived: let the api choose how to consume the body. */
+static enum MHD_Result on_headers(struct http_server *h, struct MHD_Connection *conn,
+                                  const char *url, const char *method, struct http_req *hr)
+{
+	struct api_req req;
+	fill_req(&req, conn, url, method, hr);
+	struct api_resp resp;
+	api_resp_init(&resp);
+	size_t limit = API_ECR_MAX_BODY;
+	enum api_plan plan = api_begin(h->api, &req, &limit, &hr->stream, &resp);
+	if (plan == API_PLAN_RESPOND) {
+		hr->responded = true;
+		return finish_resp(conn, &req, &resp);
+	}
+	api_resp_free(&resp);
+	hr->limit = limit;
+	buf_init(&hr->body, limit);
+	return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -85,15 +128,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct http_req *hr = *con_cls;
 	if (!hr) {
 		hr = xcalloc(1, sizeof(*hr));
-		buf_init(&hr->body, API_ECR_MAX_BODY);
-		hr->counted = true;
+		uuid_v4(hr->request_id);
 		atomic_fetch_add(&h->inflight, 1);
 		*con_cls = hr;
+		return on_headers(h, conn, url, method, hr);
+	}
+	if (hr->responded) {
+		*upload_data_size = 0; /* response already queued: drop any body */
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
-		if (!hr->too_large &&
-		    buf_append(&hr->body, upload_data, *upload_data_size, NULL) != BERR_OK) {
+		if (hr->stream) {
+			/* The stream records its own failure and reports it from finish(). */
+			struct berr e;
+			hr->stream->write(hr->stream, upload_data, *upload_data_size, &e);
+		} else if (!hr->too_large &&
+		           buf_append(&hr->body, upload_data, *upload_data_size, NULL) != BERR_OK) {
 			hr->too_large = true;
 			buf_free(&hr->body);
 		}
@@ -101,34 +151,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 
-	struct api_req req = {
-	    .method = method,
-	    .path = url,
-	    .query = NULL,
-	    .header = lookup_header,
-	    .arg = lookup_arg,
-	    .ctx = conn,
-	    .body = hr->body.p,
-	    .body_len = hr->body.len,
-	};
-	uuid_v4(req.request_id);
+	struct api_req req;
+	fill_req(&req, conn, url, method, hr);
+	req.body = hr->body.p;
+	req.body_len = hr->body.len;
 	struct api_resp resp;
 	api_resp_init(&resp);
-	if (hr->too_large) {
+	if (hr->stream) {
+		struct api_stream *st = hr->stream;
+		hr->stream = NULL;
+		st->finish(st, &req, &resp);
+	} else if (hr->too_large && !api_is_oci_path(url)) {
 		struct berr e;
-		err_set(&e, BERR_TOO_LARGE, "request body exceeds %d bytes", API_ECR_MAX_BODY);
-		if (strncmp(url, "/v2", 3) == 0)
-			api_oci_error(&resp, &e);
-		else
-			api_ecr_error(&resp, &e, NULL);
+		err_set(&e, BERR_TOO_LARGE, "request body exceeds %zu bytes", hr->limit);
+		api_ecr_error(&resp, &e, NULL);
 		resp.status = 413;
 	} else {
+		req.body_too_large = hr->too_large; /* the /v2 door names its own error */
 		api_handle(h->api, &req, &resp);
 	}
-	log_debug("%s %s %s -> %d", req.request_id, method, url, resp.status);
-	enum MHD_Result ok = send_resp(conn, &resp);
-	api_resp_free(&resp);
-	return ok;
+	return finish_resp(conn, &req, &resp);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -140,10 +182,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct http_req *hr = *con_cls;
 	if (!hr)
 		return;
-	if (hr->counted)
-		atomic_fetch_sub(&h->inflight, 1);
+	atomic_fetch_sub(&h->inflight, 1);
+	if (hr->stream)
+		hr->stream->abort(hr->stream); /* connection ended before the body did */
 	buf_free(&hr->body);
-	free(hr->query);
 	free(hr);
 	*con_cls = NULL;
 }

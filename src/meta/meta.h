@@ -128,6 +128,17 @@ struct meta_ops {
 	                             struct berr *err);
 	enum berr_code (*tag_count)(struct meta *m, int64_t image_id, int64_t *n, struct berr *err);
 
+	/* Tag names of a repository in lexical order, after `after` (NULL = from the start). */
+	enum berr_code (*tag_list)(struct meta *m, int64_t repo_id, const char *after,
+	                           int64_t limit, meta_str_fn fn, void *ctx, struct berr *err);
+	/* Repository names of a registry in lexical order, after `after` (NULL = start). */
+	enum berr_code (*repo_names)(struct meta *m, const char *account, const char *region,
+	                             const char *after, int64_t limit, meta_str_fn fn, void *ctx,
+	                             struct berr *err);
+	/* Images of a repository whose subject is digest, with manifest bytes, push order. */
+	enum berr_code (*image_referrers)(struct meta *m, int64_t repo_id, const char *digest,
+	                                  meta_image_fn fn, void *ctx, struct berr *err);
+
 	/* Global blob registry (the blob store's index). */
 	enum berr_code (*blob_get)(struct meta *m, const char *digest, int64_t *size,
 	                           struct berr *err);
@@ -141,6 +152,17 @@ struct meta_ops {
 	enum berr_code (*repo_blob_get)(struct meta *m, int64_t repo_id, const char *digest,
 	                                int64_t *size, char **media_type, bool *referenced,
 	                                struct berr *err);
+
+	/* Removes a blob's link to a repository (manifest references are unaffected). */
+	enum berr_code (*repo_blob_unlink)(struct meta *m, int64_t repo_id, const char *digest,
+	                                   struct berr *err);
+	/* *out = the blob is linked to or referenced in some repository of the registry. */
+	enum berr_code (*registry_blob_known)(struct meta *m, const char *account,
+	                                      const char *region, const char *digest, bool *out,
+	                                      struct berr *err);
+	/* Records pull times: for each i, pulled_at = max(pulled_at, at[i]) of image ids[i]. */
+	enum berr_code (*image_pulls_flush)(struct meta *m, const int64_t *ids, const int64_t *at,
+	                                    size_t n, struct berr *err);
 
 	enum berr_code (*upload_insert)(struct meta *m, const struct meta_upload *u,
 	                                struct berr *err);

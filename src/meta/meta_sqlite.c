@@ -62,6 +62,14 @@ enum stmt_id {
 	S_UPLOAD_GET,
 	S_UPLOAD_UPDATE,
 	S_UPLOAD_DELETE,
+	S_TAG_LIST,
+	S_TAG_LIST_AFTER,
+	S_REPO_NAMES,
+	S_REPO_NAMES_AFTER,
+	S_IMAGE_REFERRERS,
+	S_REPO_BLOB_UNLINK,
+	S_REGISTRY_BLOB_LINKED,
+	S_REGISTRY_BLOB_REF,
 	S_KV_GET,
 	S_KV_PUT,
 	S_KV_DELETE,
@@ -147,6 +155,18 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_UPLOAD_UPDATE] = "UPDATE uploads SET updated_at=?, size=?, parts=?, small_part=?, "
                         "last_part_size=?, hash_state=? WHERE id=?",
     [S_UPLOAD_DELETE] = "DELETE FROM uploads WHERE id=?",
+    [S_TAG_LIST] = "SELECT name FROM tags WHERE repo_id=? ORDER BY name LIMIT ?",
+    [S_TAG_LIST_AFTER] = "SELECT name FROM tags WHERE repo_id=? AND name>? ORDER BY name LIMIT ?",
+    [S_REPO_NAMES] = "SELECT name FROM repos WHERE account=? AND region=? ORDER BY name LIMIT ?",
+    [S_REPO_NAMES_AFTER] = "SELECT name FROM repos WHERE account=? AND region=? AND name>? "
+                           "ORDER BY name LIMIT ?",
+    [S_IMAGE_REFERRERS] = "SELECT " IMAGE_COLS " FROM images i WHERE i.repo_id=? AND "
+                          "i.subject=? ORDER BY i.id",
+    [S_REPO_BLOB_UNLINK] = "DELETE FROM repo_blobs WHERE repo_id=? AND digest=?",
+    [S_REGISTRY_BLOB_LINKED] = "SELECT 1 FROM repo_blobs b JOIN repos r ON r.id=b.repo_id "
+                               "WHERE b.digest=? AND r.account=? AND r.region=? LIMIT 1",
+    [S_REGISTRY_BLOB_REF] = "SELECT 1 FROM image_refs f JOIN repos r ON r.id=f.repo_id "
+                            "WHERE f.digest=? AND f.kind=0 AND r.account=? AND r.region=? LIMIT 1",
     [S_KV_GET] = "SELECT value FROM registry_kv WHERE account=? AND region=? AND name=?",
     [S_KV_PUT] = "INSERT INTO registry_kv (account, region, name, value) VALUES (?,?,?,?) "
                  "ON CONFLICT (account, region, name) DO UPDATE SET value=excluded.value",
@@ -551,14 +571,10 @@ static enum berr_code sq_image_list(struct meta *m, int64_t repo_id, int64_t aft
 	return ec;
 }
 
-static enum berr_code str_rows(struct meta *m, enum stmt_id id, int64_t v, meta_str_fn fn,
-                               void *ctx, struct berr *err)
+/* Steps a bound statement whose first column is text, calling fn per row. */
+static enum berr_code str_rows_run(struct meta_sqlite *s, sqlite3_stmt *q, meta_str_fn fn,
+                                   void *ctx, struct berr *err)
 {
-	struct meta_sqlite *s = self(m);
-	sqlite3_stmt *q = st(s, id, err);
-	if (!q)
-		return err->code;
-	sqlite3_bind_int64(q, 1, v);
 	int rc;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		const char *t = (const char *)sqlite3_column_text(q, 0);
@@ -570,6 +586,17 @@ static enum berr_code str_rows(struct meta *m, enum stmt_id id, int64_t v, meta_
 		ec = db_err(s, rc, err);
 	done(q);
 	return ec;
+}
+
+static enum berr_code str_rows(struct meta *m, enum stmt_id id, int64_t v, meta_str_fn fn,
+                               void *ctx, struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, id, err);
+	if (!q)
+		return err->code;
+	sqlite3_bind_int64(q, 1, v);
+	return str_rows_run(s, q, fn, ctx, err);
 }
 
 static enum berr_code sq_image_tags(struct meta *m, int64_t image_id, meta_str_fn fn, void *ctx,
@@ -757,6 +784,111 @@ static enum berr_code sq_repo_blob_get(struct meta *m, int64_t repo_id, const ch
 	return BERR_OK;
 }
 
+static enum berr_code sq_tag_list(struct meta *m, int64_t repo_id, const char *after, int64_t limit,
+                                  meta_str_fn fn, void *ctx, struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, after ? S_TAG_LIST_AFTER : S_TAG_LIST, err);
+	if (!q)
+		return err->code;
+	int i = 1;
+	sqlite3_bind_int64(q, i++, repo_id);
+	if (after)
+		bind_text(q, i++, after);
+	sqlite3_bind_int64(q, i, limit);
+	return str_rows_run(s, q, fn, ctx, err);
+}
+
+static enum berr_code sq_repo_names(struct meta *m, const char *account, const char *region,
+                                    const char *after, int64_t limit, meta_str_fn fn, void *ctx,
+                                    struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, after ? S_REPO_NAMES_AFTER : S_REPO_NAMES, err);
+	if (!q)
+		return err->code;
+	int i = 1;
+	bind_text(q, i++, account);
+	bind_text(q, i++, region);
+	if (after)
+		bind_text(q, i++, after);
+	sqlite3_bind_int64(q, i, limit);
+	return str_rows_run(s, q, fn, ctx, err);
+}
+
+static enum berr_code sq_image_referrers(struct meta *m, int64_t repo_id, const char *digest,
+                                         meta_image_fn fn, void *ctx, struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, S_IMAGE_REFERRERS, err);
+	if (!q)
+		return err->code;
+	sqlite3_bind_int64(q, 1, repo_id);
+	bind_text(q, 2, digest);
+	int rc;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		struct meta_image img = {0};
+		read_image(q, &img);
+		int stop = fn(ctx, &img);
+		meta_image_clear(&img);
+		if (stop)
+			break;
+	}
+	enum berr_code ec = BERR_OK;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ec = db_err(s, rc, err);
+	done(q);
+	return ec;
+}
+
+static enum berr_code sq_repo_blob_unlink(struct meta *m, int64_t repo_id, const char *digest,
+                                          struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, S_REPO_BLOB_UNLINK, err);
+	if (!q)
+		return err->code;
+	sqlite3_bind_int64(q, 1, repo_id);
+	bind_text(q, 2, digest);
+	return exec_done(s, q, err);
+}
+
+static enum berr_code sq_registry_blob_known(struct meta *m, const char *account,
+                                             const char *region, const char *digest, bool *out,
+                                             struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	enum stmt_id ids[2] = {S_REGISTRY_BLOB_LINKED, S_REGISTRY_BLOB_REF};
+	*out = false;
+	for (int i = 0; i < 2 && !*out; i++) {
+		sqlite3_stmt *q = st(s, ids[i], err);
+		if (!q)
+			return err->code;
+		bind_text(q, 1, digest);
+		bind_text(q, 2, account);
+		bind_text(q, 3, region);
+		enum berr_code ec = exists_query(s, q, out, err);
+		if (ec != BERR_OK)
+			return ec;
+	}
+	return BERR_OK;
+}
+
+static enum berr_code sq_image_pulls_flush(struct meta *m, const int64_t *ids, const int64_t *at,
+                                           size_t n, struct berr *err)
+{
+	enum berr_code rc = sq_txn_begin(m, err);
+	if (rc != BERR_OK)
+		return rc;
+	for (size_t i = 0; i < n && rc == BERR_OK; i++)
+		rc = sq_image_touch_pull(m, ids[i], at[i], err);
+	if (rc == BERR_OK)
+		rc = sq_txn_commit(m, err);
+	if (rc != BERR_OK)
+		sq_txn_rollback(m);
+	return rc;
+}
+
 /* ---- uploads ---- */
 
 static void bind_upload_state(sqlite3_stmt *q, int i, const struct meta_upload *u)
@@ -934,6 +1066,12 @@ static const struct meta_ops sqlite_ops = {
     .upload_get = sq_upload_get,
     .upload_update = sq_upload_update,
     .upload_delete = sq_upload_delete,
+    .tag_list = sq_tag_list,
+    .repo_names = sq_repo_names,
+    .image_referrers = sq_image_referrers,
+    .repo_blob_unlink = sq_repo_blob_unlink,
+    .registry_blob_known = sq_registry_blob_known,
+    .image_pulls_flush = sq_image_pulls_flush,
     .kv_get = sq_kv_get,
     .kv_put = sq_kv_put,
     .kv_delete = sq_kv_delete,
