@@ -16,7 +16,7 @@ done | grep . && bad=1
 rank() {
 	case $1 in
 	base) echo 0 ;; crypto) echo 1 ;; oci) echo 2 ;; meta | blob) echo 3 ;; core) echo 4 ;;
-	api) echo 5 ;; http) echo 6 ;; main) echo 7 ;; *) echo 99 ;;
+	api | bg) echo 5 ;; http) echo 6 ;; main) echo 7 ;; *) echo 99 ;;
 	esac
 }
 for f in src/*/*.c src/*/*.h; do

@@ -138,3 +138,17 @@ void api_handle(struct api_server *s, const struct api_req *req, struct api_resp
 	else
 		ecr_route(s, req, resp);
 }
+
+json_t *api_referrer_descriptor(const struct meta_image *img)
+{
+	json_t *d = json_pack("{s:s, s:s, s:I}", "mediaType", img->media_type, "digest",
+	                      img->digest, "size", (json_int_t)img->manifest_len);
+	if (img->artifact_type)
+		json_object_set_new(d, "artifactType", json_string(img->artifact_type));
+	json_t *man = json_loadb(img->manifest, img->manifest_len, 0, NULL);
+	json_t *ann = json_object_get(man, "annotations");
+	if (json_is_object(ann) && json_object_size(ann))
+		json_object_set(d, "annotations", ann);
+	json_decref(man);
+	return d;
+}

@@ -112,6 +112,10 @@ void api_oci_error(struct api_resp *r, const struct berr *e);
 /* Serialises a JSON value as the response body (compact; reals with ms precision). */
 void api_json_body(struct api_resp *r, json_t *v);
 
+/* The OCI descriptor of a referrer image (mediaType, digest, size, artifactType, annotations),
+ * shared by GET /v2/<name>/referrers and ListImageReferrers. New reference. */
+json_t *api_referrer_descriptor(const struct meta_image *img);
+
 /* ---- routers ---- */
 void ecr_route(struct api_server *s, const struct api_req *req, struct api_resp *resp);
 void oci_route(struct api_server *s, const struct api_req *req, struct api_resp *resp);

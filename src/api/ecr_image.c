@@ -440,6 +440,9 @@ enum berr_code ecr_describe_images(struct ecr_call *c, struct berr *err)
 		return ep_invalid(err, "nextToken", "nextToken cannot be used with imageIds");
 	if ((rc = ep_repo(c, &r, err)) != BERR_OK)
 		return rc;
+	/* Pending pull times of this node first, so a pull is visible to the next describe. */
+	struct berr ferr;
+	core_pull_flush(c->core, c->m, &ferr);
 	if (!ids) {
 		rc = list_page(c, &r, true, "imageDetails", err);
 		goto out;
@@ -483,6 +486,87 @@ enum berr_code ecr_list_images(struct ecr_call *c, struct berr *err)
 	enum berr_code rc = ep_repo(c, &r, err);
 	if (rc == BERR_OK)
 		rc = list_page(c, &r, false, "imageIds", err);
+	meta_repo_clear(&r);
+	return rc;
+}
+
+/* ---- ListImageReferrers (the control-plane twin of GET /v2/<name>/referrers) ---- */
+
+struct referrer_page {
+	json_t *list;
+	json_t *types; /* filter.artifactTypes or NULL */
+	struct ep_page pg;
+	long long n;
+	bool more;
+	int64_t last_id;
+};
+
+static int add_referrer(void *ctx, const struct meta_image *img)
+{
+	struct referrer_page *p = ctx;
+	if (img->id <= p->pg.after)
+		return 0;
+	if (p->types) {
+		bool match = false;
+		size_t i;
+		json_t *t;
+		json_array_foreach (p->types, i, t)
+			match = match || (img->artifact_type &&
+			                  strcmp(json_string_value(t), img->artifact_type) == 0);
+		if (!match)
+			return 0;
+	}
+	if (p->n >= p->pg.limit) {
+		p->more = true;
+		return 1;
+	}
+	json_t *d = api_referrer_descriptor(img);
+	json_object_set_new(d, "artifactStatus", json_string(img->status ? img->status : "ACTIVE"));
+	json_array_append_new(p->list, d);
+	p->n++;
+	p->last_id = img->id;
+	return 0;
+}
+
+static const char *const artifact_status_values[] = {"ACTIVE", "ARCHIVED", "ACTIVATING", "ANY",
+                                                     NULL};
+
+enum berr_code ecr_list_image_referrers(struct ecr_call *c, struct berr *err)
+{
+	json_t *subject = NULL, *filter = NULL, *types = NULL;
+	const char *digest = NULL, *status = NULL;
+	struct referrer_page p = {0};
+	struct meta_repo r = {0};
+	enum berr_code rc;
+	if ((rc = ep_object(c->in, "subjectId", true, &subject, err)) != BERR_OK ||
+	    (rc = ep_str(subject, "imageDigest", true, 0, 0, &digest, err)) != BERR_OK ||
+	    (rc = ep_object(c->in, "filter", false, &filter, err)) != BERR_OK ||
+	    (rc = ep_array(filter, "artifactTypes", false, 0, 5, &types, err)) != BERR_OK ||
+	    (rc = ep_enum(filter, "artifactStatus", false, artifact_status_values, &status, err)) !=
+	        BERR_OK ||
+	    (rc = ep_page(c->in, 50, 20, &p.pg, err)) != BERR_OK)
+		return rc;
+	size_t i;
+	json_t *t;
+	json_array_foreach (types, i, t) {
+		if (!json_is_string(t))
+			return err_set(err, BERR_SERIALIZATION,
+			               "Unexpected value type in 'artifactTypes': expected string");
+	}
+	if (!ref_digest_matches_ecr_pattern(digest))
+		return ep_invalid(err, "subjectId.imageDigest",
+		                  "Member must satisfy regular expression "
+		                  "'[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+'");
+	if ((rc = ep_repo(c, &r, err)) != BERR_OK)
+		return rc;
+	p.list = json_array();
+	p.types = json_array_size(types) ? types : NULL;
+	json_object_set_new(c->out, "referrers", p.list);
+	/* berth has no archived images yet: ARCHIVED/ACTIVATING filters match nothing. */
+	if (!status || strcmp(status, "ACTIVE") == 0 || strcmp(status, "ANY") == 0)
+		rc = c->m->ops->image_referrers(c->m, r.id, digest, add_referrer, &p, err);
+	if (rc == BERR_OK && p.more)
+		json_object_set_new(c->out, "nextToken", ep_token(p.last_id, 0));
 	meta_repo_clear(&r);
 	return rc;
 }

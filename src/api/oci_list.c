@@ -144,15 +144,7 @@ static int add_referrer(void *ctx, const struct meta_image *img)
 	struct referrers *rf = ctx;
 	if (rf->filter && (!img->artifact_type || strcmp(img->artifact_type, rf->filter) != 0))
 		return 0;
-	json_t *d = json_pack("{s:s, s:s, s:I}", "mediaType", img->media_type, "digest",
-	                      img->digest, "size", (json_int_t)img->manifest_len);
-	if (img->artifact_type)
-		json_object_set_new(d, "artifactType", json_string(img->artifact_type));
-	json_t *man = json_loadb(img->manifest, img->manifest_len, 0, NULL);
-	json_t *ann = json_object_get(man, "annotations");
-	if (json_is_object(ann) && json_object_size(ann))
-		json_object_set(d, "annotations", ann);
-	json_decref(man);
+	json_t *d = api_referrer_descriptor(img);
 	json_array_append_new(rf->list, d);
 	return 0;
 }

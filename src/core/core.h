@@ -158,6 +158,12 @@ enum berr_code core_upload_complete(struct core *c, struct meta *m, const struct
                                     const char *id, const char *const *want, size_t nwant,
                                     enum core_upload_rules rules, char out_digest[DIGEST_STR_LEN],
                                     struct berr *err);
+/* Abandoned uploads: sessions not written for this long are removed (ECR leaves the value
+ * unconfirmed; a day matches what docker and skopeo need to resume). */
+#define UPLOAD_TTL_MS (24LL * 3600 * 1000)
+/* Removes upload sessions (row, file, lock) last written before `before`; *n = how many. */
+enum berr_code core_upload_expire(struct core *c, struct meta *m, int64_t before, int64_t *n,
+                                  struct berr *err);
 /* Bytes received so far by upload id of repo. BERR_UPLOAD_NOT_FOUND. */
 enum berr_code core_upload_size(struct meta *m, const struct meta_repo *repo, const char *id,
                                 int64_t *size, struct berr *err);

@@ -335,3 +335,44 @@ enum berr_code core_upload_cancel(struct core *c, struct meta *m, const struct m
 	meta_upload_clear(&row);
 	return rc;
 }
+
+static int collect_id(void *ctx, const char *id)
+{
+	struct {
+		char (*ids)[37];
+		size_t n, cap;
+	} *a = ctx;
+	if (a->n == a->cap) {
+		a->cap = a->cap ? a->cap * 2 : 64;
+		a->ids = xrealloc(a->ids, a->cap * sizeof(*a->ids));
+	}
+	snprintf(a->ids[a->n++], 37, "%s", id);
+	return 0;
+}
+
+enum berr_code core_upload_expire(struct core *c, struct meta *m, int64_t before, int64_t *n,
+                                  struct berr *err)
+{
+	struct {
+		char (*ids)[37];
+		size_t n, cap;
+	} a = {0};
+	*n = 0;
+	enum berr_code rc = m->ops->upload_list_stale(m, before, 1000, collect_id, &a, err);
+	for (size_t i = 0; rc == BERR_OK && i < a.n; i++) {
+		int lock_fd = -1;
+		struct meta_upload row = {0};
+		if (upload_lock_acquire(c, a.ids[i], &lock_fd, err) != BERR_OK)
+			continue;
+		/* Re-check under the lock: a writer may have just extended the session. */
+		if (m->ops->upload_get(m, a.ids[i], &row, err) == BERR_OK &&
+		    row.updated_at < before) {
+			discard(c, m, a.ids[i]);
+			(*n)++;
+		}
+		meta_upload_clear(&row);
+		upload_lock_release(lock_fd);
+	}
+	free(a.ids);
+	return rc;
+}

@@ -40,8 +40,8 @@
 #define ECHO_MAX 64
 
 static const char msg_mismatch[] =
-	"The request signature we calculated does not match the signature you provided. Check your "
-	"AWS Secret Access Key and signing method. Consult the service documentation for details.";
+    "The request signature we calculated does not match the signature you provided. Check your "
+    "AWS Secret Access Key and signing method. Consult the service documentation for details.";
 
 /* ---- small character helpers ---- */
 
@@ -91,8 +91,8 @@ static void echo_copy(char out[ECHO_MAX + 4], const char *s, size_t n)
 	size_t k = 0;
 	for (; k < n && k < ECHO_MAX; k++) {
 		unsigned char c = (unsigned char)s[k];
-		out[k] = (c >= 0x20 && c < 0x7f && c != '"' && c != '\'' && c != '\\') ? (char)c
-										       : '?';
+		out[k] =
+		    (c >= 0x20 && c < 0x7f && c != '"' && c != '\'' && c != '\\') ? (char)c : '?';
 	}
 	if (k < n) {
 		memcpy(out + k, "...", 3);
@@ -289,7 +289,7 @@ static enum berr_code put_header_value(struct buf *b, const char *v, struct berr
 }
 
 static enum berr_code put_canonical_headers(struct buf *b, const struct sigv4_request *req,
-					    const char *signed_headers, struct berr *err)
+                                            const char *signed_headers, struct berr *err)
 {
 	char name[sizeof(((struct sigv4_auth *)0)->signed_headers)];
 	const char *p = signed_headers;
@@ -321,8 +321,8 @@ static enum berr_code put_canonical_headers(struct buf *b, const struct sigv4_re
 }
 
 enum berr_code sigv4_canonical_request(const struct sigv4_request *req,
-				       const struct sigv4_auth *auth, struct buf *out,
-				       struct berr *err)
+                                       const struct sigv4_auth *auth, struct buf *out,
+                                       struct berr *err)
 {
 	if (!req || !auth || !req->method || !req->payload_hash)
 		return err_set(err, BERR_INTERNAL, "sigv4: incomplete request description");
@@ -346,8 +346,8 @@ enum berr_code sigv4_canonical_request(const struct sigv4_request *req,
 }
 
 enum berr_code sigv4_string_to_sign(const char *amz_date, const struct sigv4_auth *auth,
-				    const char *canonical_request, struct buf *out,
-				    struct berr *err)
+                                    const char *canonical_request, struct buf *out,
+                                    struct berr *err)
 {
 	unsigned char h[SHA256_DIGEST_LEN];
 	char hex[2 * SHA256_DIGEST_LEN + 1];
@@ -358,11 +358,11 @@ enum berr_code sigv4_string_to_sign(const char *amz_date, const struct sigv4_aut
 	hex_encode(h, sizeof(h), hex);
 	buf_reset(out);
 	return buf_printf(out, err, ALGORITHM "\n%s\n%s/%s/%s/" TERMINATOR "\n%s", amz_date,
-			  auth->date, auth->region, auth->service, hex);
+	                  auth->date, auth->region, auth->service, hex);
 }
 
 void sigv4_signature_compute(const char *secret, const struct sigv4_auth *auth,
-			     const char *string_to_sign, char out[65])
+                             const char *string_to_sign, char out[65])
 {
 	/* Two buffers: the derivation chain never hashes into the key it is reading. */
 	unsigned char ka[SHA256_DIGEST_LEN], kb[SHA256_DIGEST_LEN], sig[SHA256_DIGEST_LEN];
@@ -407,7 +407,7 @@ static bool field_ok(const char *s, size_t n, size_t max, const char *extra)
 }
 
 static enum berr_code parse_credential(const char *v, size_t n, const char *value,
-				       struct sigv4_auth *out, struct berr *err)
+                                       struct sigv4_auth *out, struct berr *err)
 {
 	struct seg part[5];
 	size_t np = 0, i = 0;
@@ -424,14 +424,14 @@ static enum berr_code parse_credential(const char *v, size_t n, const char *valu
 	}
 	if (np != 5 || part[4].p + part[4].len != v + n)
 		return malformed(err,
-				 "Authorization header is malformed; the Credential is mal-formed;"
-				 " expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".",
-				 value);
+		                 "Authorization header is malformed; the Credential is mal-formed;"
+		                 " expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".",
+		                 value);
 	if (!field_ok(part[0].p, part[0].len, sizeof(out->akid), "_.-+=@"))
 		return malformed(err,
-				 "Authorization header is malformed; the access key id in the "
-				 "Credential is invalid.",
-				 value);
+		                 "Authorization header is malformed; the access key id in the "
+		                 "Credential is invalid.",
+		                 value);
 	bool date_ok = part[1].len == 8;
 	for (size_t k = 0; date_ok && k < 8; k++)
 		date_ok = is_digit(part[1].p[k]);
@@ -439,9 +439,9 @@ static enum berr_code parse_credential(const char *v, size_t n, const char *valu
 		char echo[ECHO_MAX + 4];
 		echo_copy(echo, part[1].p, part[1].len);
 		return err_set(err, BERR_AUTH_SIGNATURE,
-			       "Invalid credential date \"%s\". Date is not "
-			       "the required format: yyyyMMdd.",
-			       echo);
+		               "Invalid credential date \"%s\". Date is not "
+		               "the required format: yyyyMMdd.",
+		               echo);
 	}
 	if (!field_ok(part[2].p, part[2].len, sizeof(out->region), "-"))
 		return malformed(err, "Credential should be scoped to a valid region.", value);
@@ -451,9 +451,9 @@ static enum berr_code parse_credential(const char *v, size_t n, const char *valu
 		char echo[ECHO_MAX + 4];
 		echo_copy(echo, part[4].p, part[4].len);
 		return err_set(err, BERR_AUTH_SIGNATURE,
-			       "Credential should be scoped with a valid "
-			       "terminator: 'aws4_request', not '%s'.",
-			       echo);
+		               "Credential should be scoped with a valid "
+		               "terminator: 'aws4_request', not '%s'.",
+		               echo);
 	}
 	memcpy(out->akid, part[0].p, part[0].len);
 	memcpy(out->date, part[1].p, 8);
@@ -463,16 +463,16 @@ static enum berr_code parse_credential(const char *v, size_t n, const char *valu
 }
 
 static enum berr_code parse_signed_headers(const char *v, size_t n, const char *value,
-					   struct sigv4_auth *out, struct berr *err)
+                                           struct sigv4_auth *out, struct berr *err)
 {
 	bool ok = n > 0 && n < sizeof(out->signed_headers) && v[0] != ';' && v[n - 1] != ';';
 	for (size_t i = 0; ok && i < n; i++)
 		ok = v[i] == ';' ? v[i + 1] != ';' : is_tchar(v[i]);
 	if (!ok)
 		return malformed(err,
-				 "Authorization header is malformed; SignedHeaders must be "
-				 "header names separated by ';'.",
-				 value);
+		                 "Authorization header is malformed; SignedHeaders must be "
+		                 "header names separated by ';'.",
+		                 value);
 	for (size_t i = 0; i < n; i++)
 		out->signed_headers[i] = lower(v[i]);
 	out->signed_headers[n] = '\0';
@@ -480,16 +480,16 @@ static enum berr_code parse_signed_headers(const char *v, size_t n, const char *
 }
 
 static enum berr_code parse_signature(const char *v, size_t n, const char *value,
-				      struct sigv4_auth *out, struct berr *err)
+                                      struct sigv4_auth *out, struct berr *err)
 {
 	bool ok = n == 64;
 	for (size_t i = 0; ok && i < n; i++)
 		ok = hex_val(v[i]) >= 0;
 	if (!ok)
 		return malformed(err,
-				 "Authorization header is malformed; the Signature must be 64 "
-				 "hexadecimal characters.",
-				 value);
+		                 "Authorization header is malformed; the Signature must be 64 "
+		                 "hexadecimal characters.",
+		                 value);
 	for (size_t i = 0; i < n; i++)
 		out->signature[i] = lower(v[i]);
 	out->signature[n] = '\0';
@@ -497,7 +497,7 @@ static enum berr_code parse_signature(const char *v, size_t n, const char *value
 }
 
 enum berr_code sigv4_parse_authorization(const char *value, struct sigv4_auth *out,
-					 struct berr *err)
+                                         struct berr *err)
 {
 	memset(out, 0, sizeof(*out));
 	if (!value)
@@ -511,7 +511,7 @@ enum berr_code sigv4_parse_authorization(const char *value, struct sigv4_auth *o
 			char echo[ECHO_MAX + 4];
 			echo_copy(echo, p, alen);
 			return err_set(err, BERR_AUTH_SIGNATURE,
-				       "Unsupported AWS 'algorithm': '%s'.", echo);
+			               "Unsupported AWS 'algorithm': '%s'.", echo);
 		}
 		return err_set(err, BERR_AUTH_MISSING, "Missing Authentication Token");
 	}
@@ -535,9 +535,9 @@ enum berr_code sigv4_parse_authorization(const char *value, struct sigv4_auth *o
 			echo_copy(e1, p, len);
 			echo_copy(e2, value, strlen(value));
 			rc = err_set(err, BERR_AUTH_SIGNATURE,
-				     "'%s' not a valid key=value pair (missing "
-				     "equal-sign) in Authorization header: '%s'.",
-				     e1, e2);
+			             "'%s' not a valid key=value pair (missing "
+			             "equal-sign) in Authorization header: '%s'.",
+			             e1, e2);
 			break;
 		}
 		size_t klen = (size_t)(eq - p);
@@ -556,15 +556,15 @@ enum berr_code sigv4_parse_authorization(const char *value, struct sigv4_auth *o
 		if (seen[which]) {
 			char msg[96];
 			snprintf(msg, sizeof(msg),
-				 "Authorization header has a duplicate '%s' parameter.",
-				 names[which]);
+			         "Authorization header has a duplicate '%s' parameter.",
+			         names[which]);
 			rc = malformed(err, msg, value);
 			break;
 		}
 		seen[which] = true;
 		rc = which == P_CRED ? parse_credential(v, vlen, value, out, err)
 		     : which == P_SH ? parse_signed_headers(v, vlen, value, out, err)
-				     : parse_signature(v, vlen, value, out, err);
+		                     : parse_signature(v, vlen, value, out, err);
 	}
 	if (rc == BERR_OK && (!seen[P_CRED] || !seen[P_SH] || !seen[P_SIG])) {
 		char msg[256] = "";
@@ -572,9 +572,9 @@ enum berr_code sigv4_parse_authorization(const char *value, struct sigv4_auth *o
 		for (int k = 0; k < P__N; k++)
 			if (!seen[k])
 				m += (size_t)snprintf(msg + m, sizeof(msg) - m,
-						      "%sAuthorization header "
-						      "requires '%s' parameter.",
-						      m ? " " : "", names[k]);
+				                      "%sAuthorization header "
+				                      "requires '%s' parameter.",
+				                      m ? " " : "", names[k]);
 		rc = malformed(err, msg, value);
 	}
 	/* Never hand back a half-filled result. */
@@ -642,7 +642,7 @@ static bool parse_amz_date(const char *s, int64_t *out)
 	if (strlen(s) != 16 || s[8] != 'T' || s[15] != 'Z')
 		return false;
 	return to_epoch(num(s, 4), num(s + 4, 2), num(s + 6, 2), num(s + 9, 2), num(s + 11, 2),
-			num(s + 13, 2), out);
+	                num(s + 13, 2), out);
 }
 
 /* RFC 1123 "Sun, 06 Nov 1994 08:49:37 GMT" (weekday not cross-checked). */
@@ -657,7 +657,7 @@ static bool parse_http_date(const char *s, int64_t *out)
 		if (memcmp(s + 8, months + 3 * k, 3) == 0)
 			mo = k + 1;
 	return to_epoch(num(s + 12, 4), mo, num(s + 5, 2), num(s + 17, 2), num(s + 20, 2),
-			num(s + 23, 2), out);
+	                num(s + 23, 2), out);
 }
 
 static void put_digits(char *o, int64_t v, int n)
@@ -717,7 +717,7 @@ static bool host_is_signed(const char *signed_headers)
 }
 
 enum berr_code sigv4_verify(const struct sigv4_request *req, const struct sigv4_auth *auth,
-			    const char *secret, int64_t now_ms, struct berr *err)
+                            const char *secret, int64_t now_ms, struct berr *err)
 {
 	if (!req || !auth || !secret || !req->header)
 		return err_set(err, BERR_INTERNAL, "sigv4: incomplete request description");
@@ -730,24 +730,24 @@ enum berr_code sigv4_verify(const struct sigv4_request *req, const struct sigv4_
 	if (xd) {
 		if (!trimmed_copy(xd, amz, sizeof(amz)) || !parse_amz_date(amz, &t))
 			return err_set(err, BERR_AUTH_SIGNATURE,
-				       "X-Amz-Date must be in the ISO8601 "
-				       "Long Format \"yyyyMMdd'T'HHmmss'Z'\"");
+			               "X-Amz-Date must be in the ISO8601 "
+			               "Long Format \"yyyyMMdd'T'HHmmss'Z'\"");
 	} else if (hd) {
 		if (!trimmed_copy(hd, tmp, sizeof(tmp)) || !parse_http_date(tmp, &t))
 			return err_set(err, BERR_AUTH_SIGNATURE,
-				       "Date must be in RFC 1123 format, "
-				       "e.g. \"Sun, 30 Aug 2015 12:36:00 GMT\"");
+			               "Date must be in RFC 1123 format, "
+			               "e.g. \"Sun, 30 Aug 2015 12:36:00 GMT\"");
 		format_amz_date(t, amz);
 	} else {
 		return err_set(err, BERR_AUTH_SIGNATURE,
-			       "Authorization header requires existence of "
-			       "either a 'X-Amz-Date' or a 'Date' header.");
+		               "Authorization header requires existence of "
+		               "either a 'X-Amz-Date' or a 'Date' header.");
 	}
 
 	if (!host_is_signed(auth->signed_headers))
 		return err_set(err, BERR_AUTH_SIGNATURE,
-			       "'Host' or ':authority' must be a 'SignedHeader' in the AWS "
-			       "Authorization.");
+		               "'Host' or ':authority' must be a 'SignedHeader' in the AWS "
+		               "Authorization.");
 
 	int64_t now = now_ms >= 0 ? now_ms / 1000 : -((-now_ms + 999) / 1000);
 	if (t < now - SKEW_S || t > now + SKEW_S) {
@@ -756,22 +756,22 @@ enum berr_code sigv4_verify(const struct sigv4_request *req, const struct sigv4_
 		format_amz_date(now, nowstr);
 		if (t < now)
 			return err_set(err, BERR_AUTH_SKEW,
-				       "Signature expired: %s is now earlier than "
-				       "%s (%s - 15 min.)",
-				       amz, lim, nowstr);
+			               "Signature expired: %s is now earlier than "
+			               "%s (%s - 15 min.)",
+			               amz, lim, nowstr);
 		return err_set(err, BERR_AUTH_SKEW,
-			       "Signature not yet current: %s is still later "
-			       "than %s (%s + 15 min.)",
-			       amz, lim, nowstr);
+		               "Signature not yet current: %s is still later "
+		               "than %s (%s + 15 min.)",
+		               amz, lim, nowstr);
 	}
 
 	if (strlen(auth->date) != 8 || memcmp(auth->date, amz, 8) != 0)
 		return err_set(
-			err, BERR_AUTH_SIGNATURE,
-			"Date in Credential scope does not match "
-			"YYYYMMDD from ISO-8601 version of date from HTTP: '%.8s' != '%.8s', "
-			"from '%s'.",
-			auth->date, amz, amz);
+		    err, BERR_AUTH_SIGNATURE,
+		    "Date in Credential scope does not match "
+		    "YYYYMMDD from ISO-8601 version of date from HTTP: '%.8s' != '%.8s', "
+		    "from '%s'.",
+		    auth->date, amz, amz);
 
 	struct buf creq, sts;
 	buf_init(&creq, CANONICAL_LIMIT);
@@ -781,7 +781,7 @@ enum berr_code sigv4_verify(const struct sigv4_request *req, const struct sigv4_
 		rc = sigv4_string_to_sign(amz, auth, creq.p, &sts, err);
 	if (rc == BERR_TOO_LARGE)
 		rc = err_set(err, BERR_AUTH_SIGNATURE,
-			     "The request is too large to verify its signature.");
+		             "The request is too large to verify its signature.");
 	if (rc == BERR_OK) {
 		char sig[65];
 		sigv4_signature_compute(secret, auth, sts.p, sig);

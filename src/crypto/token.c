@@ -25,7 +25,7 @@
 
 static const char msg_invalid[] = "Your authorization token is invalid.";
 static const char msg_expired[] =
-	"Your authorization token has expired. Reauthenticate and try again.";
+    "Your authorization token has expired. Reauthenticate and try again.";
 
 char *token_issue(const unsigned char *key, size_t keylen, const struct token_claims *c)
 {
@@ -34,7 +34,7 @@ char *token_issue(const unsigned char *key, size_t keylen, const struct token_cl
 	rand_bytes(nonce, sizeof(nonce));
 	hex_encode(nonce, sizeof(nonce), nonce_hex);
 	char *payload = xasprintf(TOKEN_VERSION "|%s|%s|%lld|%s", c->account, c->region,
-				  (long long)c->expires_at, nonce_hex);
+	                          (long long)c->expires_at, nonce_hex);
 	size_t plen = strlen(payload);
 	hmac_sha256(key, keylen, payload, plen, mac);
 	char *p64 = base64url_encode(payload, plen);
@@ -114,7 +114,7 @@ static bool payload_parse(const char *p, size_t n, struct token_claims *out)
 }
 
 enum berr_code token_verify(const unsigned char *key, size_t keylen, const char *password,
-			    int64_t now_s, struct token_claims *out, struct berr *err)
+                            int64_t now_s, struct token_claims *out, struct berr *err)
 {
 	memset(out, 0, sizeof(*out));
 	if (!password)

@@ -22,6 +22,6 @@ char *token_issue(const unsigned char *key, size_t keylen, const struct token_cl
 /* Verifies signature and expiry. BERR_AUTH_SIGNATURE if malformed or forged,
  * BERR_TOKEN_EXPIRED if past expires_at (claims are still filled). */
 enum berr_code token_verify(const unsigned char *key, size_t keylen, const char *password,
-			    int64_t now_s, struct token_claims *out, struct berr *err);
+                            int64_t now_s, struct token_claims *out, struct berr *err);
 
 #endif

@@ -7,6 +7,7 @@
 #include "../base/log.h"
 #include "../base/mem.h"
 #include "../base/util.h"
+#include "../bg/bg.h"
 #include "../core/core.h"
 #include "../http/server.h"
 
@@ -162,6 +163,7 @@ static int cmd_serve(int argc, char **argv)
 	api.base_url = xasprintf("http://%s", listen);
 	struct core *core = NULL;
 	struct http_server *http = NULL;
+	struct bg *bg = NULL;
 	int status = 1;
 	if (creds && api_creds_load(&api, creds, &err) != BERR_OK) {
 		fprintf(stderr, "berth: %s\n", err.msg);
@@ -172,6 +174,10 @@ static int cmd_serve(int argc, char **argv)
 		goto out;
 	}
 	api.core = core;
+	if (bg_start(core, &bg, &err) != BERR_OK) {
+		fprintf(stderr, "berth: %s\n", err.msg);
+		goto out;
+	}
 	if (http_start(&api, host, port, &http, &err) != BERR_OK) {
 		fprintf(stderr, "berth: %s\n", err.msg);
 		goto out;
@@ -187,6 +193,7 @@ static int cmd_serve(int argc, char **argv)
 	status = 0;
 out:
 	http_stop(http, 0);
+	bg_stop(bg);
 	core_close(core);
 	api_server_fini(&api);
 	if (status == 0)

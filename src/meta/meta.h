@@ -164,6 +164,9 @@ struct meta_ops {
 	enum berr_code (*image_pulls_flush)(struct meta *m, const int64_t *ids, const int64_t *at,
 	                                    size_t n, struct berr *err);
 
+	/* Calls fn with the ids of upload sessions last written before `before` (at most limit). */
+	enum berr_code (*upload_list_stale)(struct meta *m, int64_t before, int64_t limit,
+	                                    meta_str_fn fn, void *ctx, struct berr *err);
 	enum berr_code (*upload_insert)(struct meta *m, const struct meta_upload *u,
 	                                struct berr *err);
 	enum berr_code (*upload_get)(struct meta *m, const char *id, struct meta_upload *out,

@@ -70,6 +70,7 @@ enum stmt_id {
 	S_REPO_BLOB_UNLINK,
 	S_REGISTRY_BLOB_LINKED,
 	S_REGISTRY_BLOB_REF,
+	S_UPLOAD_STALE,
 	S_KV_GET,
 	S_KV_PUT,
 	S_KV_DELETE,
@@ -167,6 +168,7 @@ static const char *const stmt_sql[S__COUNT] = {
                                "WHERE b.digest=? AND r.account=? AND r.region=? LIMIT 1",
     [S_REGISTRY_BLOB_REF] = "SELECT 1 FROM image_refs f JOIN repos r ON r.id=f.repo_id "
                             "WHERE f.digest=? AND f.kind=0 AND r.account=? AND r.region=? LIMIT 1",
+    [S_UPLOAD_STALE] = "SELECT id FROM uploads WHERE updated_at<? ORDER BY updated_at LIMIT ?",
     [S_KV_GET] = "SELECT value FROM registry_kv WHERE account=? AND region=? AND name=?",
     [S_KV_PUT] = "INSERT INTO registry_kv (account, region, name, value) VALUES (?,?,?,?) "
                  "ON CONFLICT (account, region, name) DO UPDATE SET value=excluded.value",
@@ -891,6 +893,18 @@ static enum berr_code sq_image_pulls_flush(struct meta *m, const int64_t *ids, c
 
 /* ---- uploads ---- */
 
+static enum berr_code sq_upload_list_stale(struct meta *m, int64_t before, int64_t limit,
+                                           meta_str_fn fn, void *ctx, struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, S_UPLOAD_STALE, err);
+	if (!q)
+		return err->code;
+	sqlite3_bind_int64(q, 1, before);
+	sqlite3_bind_int64(q, 2, limit);
+	return str_rows_run(s, q, fn, ctx, err);
+}
+
 static void bind_upload_state(sqlite3_stmt *q, int i, const struct meta_upload *u)
 {
 	if (u->hash_state)
@@ -1062,6 +1076,7 @@ static const struct meta_ops sqlite_ops = {
     .blob_insert = sq_blob_insert,
     .repo_blob_link = sq_repo_blob_link,
     .repo_blob_get = sq_repo_blob_get,
+    .upload_list_stale = sq_upload_list_stale,
     .upload_insert = sq_upload_insert,
     .upload_get = sq_upload_get,
     .upload_update = sq_upload_update,

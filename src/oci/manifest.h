@@ -44,8 +44,8 @@ struct manifest {
 	/* Effective media type: the hint if given, else the body's mediaType, else NULL. */
 	char *media_type;
 	int schema_version;
-	char *artifact_type;      /* top-level artifactType or NULL */
-	struct descriptor config; /* MANIFEST_IMAGE only (digest NULL otherwise) */
+	char *artifact_type;       /* top-level artifactType or NULL */
+	struct descriptor config;  /* MANIFEST_IMAGE only (digest NULL otherwise) */
 	struct descriptor *layers; /* image layers, or schema-1 fsLayers; nlayers entries */
 	size_t nlayers;
 	struct descriptor *manifests; /* index children */
@@ -70,7 +70,7 @@ struct manifest {
  * A hint that disagrees with the body's mediaType is accepted (the hint wins) as long as the
  * body's structure matches the hinted kind's family. */
 enum berr_code manifest_parse(const char *data, size_t len, const char *media_type_hint,
-			      struct manifest **out, struct berr *err);
+                              struct manifest **out, struct berr *err);
 void manifest_free(struct manifest *m);
 
 /* True for the six known manifest media types. */
