@@ -133,21 +133,36 @@ int64_t duration_parse_ms(const char *s)
 	return (int64_t)v * mult;
 }
 
+/* mkdir that accepts an existing directory (but not an existing file). */
+static int mkdir_one(const char *p)
+{
+	if (mkdir(p, 0755) == 0)
+		return 0;
+	struct stat sb;
+	if (errno == EEXIST && stat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
+		return 0;
+	if (errno == EEXIST)
+		errno = ENOTDIR;
+	return -1;
+}
+
 enum berr_code fs_mkdirs(const char *path, struct berr *err)
 {
+	if (!*path)
+		return err_set(err, BERR_INVALID, "empty directory path");
 	char *p = xstrdup(path);
 	for (char *q = p + 1; *q; q++) {
 		if (*q != '/')
 			continue;
 		*q = '\0';
-		if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+		if (mkdir_one(p) < 0) {
 			int e = errno;
 			free(p);
 			return err_sys(err, BERR_IO, e, "mkdir %s: %s", path, strerror(e));
 		}
 		*q = '/';
 	}
-	if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+	if (mkdir_one(p) < 0) {
 		int e = errno;
 		free(p);
 		return err_sys(err, BERR_IO, e, "mkdir %s: %s", path, strerror(e));
@@ -228,7 +243,7 @@ enum berr_code fs_read_all(const char *path, size_t limit, char **out, size_t *l
 	char *p = xmalloc(cap + 1);
 	for (;;) {
 		if (n == cap) {
-			if (cap >= limit) {
+			if (cap > limit) {
 				free(p);
 				close(fd);
 				return err_set(err, BERR_TOO_LARGE, "%s is larger than %zu bytes",

@@ -150,6 +150,8 @@ static enum berr_code sync_path(const char *p, struct berr *err)
 static enum berr_code fs_upload_truncate(struct blob_store *b, const char *id, int64_t size,
                                          struct berr *err)
 {
+	if (!uuid_is_valid(id))
+		return err_set(err, BERR_INVALID, "bad upload id");
 	char p[PATH_MAX];
 	upload_path(self(b), id, p, sizeof(p));
 	if (truncate(p, size) < 0)
@@ -160,6 +162,8 @@ static enum berr_code fs_upload_truncate(struct blob_store *b, const char *id, i
 static enum berr_code fs_upload_commit(struct blob_store *b, const char *id, const char *digest,
                                        struct berr *err)
 {
+	if (!uuid_is_valid(id))
+		return err_set(err, BERR_INVALID, "bad upload id");
 	struct blob_fs *f = self(b);
 	char up[PATH_MAX], dir[PATH_MAX], file[PATH_MAX];
 	upload_path(f, id, up, sizeof(up));
