@@ -70,8 +70,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	err_clear(&err);
 	rc = lc_policy_parse(text, size, &p, &err);
-	check_err(rc, &err, "Invalid parameter at 'LifecyclePolicyText' failed to satisfy "
-			    "constraint: 'Lifecycle policy validation failure: ");
+	check_err(rc, &err,
+	          "Invalid parameter at 'LifecyclePolicyText' failed to satisfy "
+	          "constraint: 'Lifecycle policy validation failure: ");
 	if ((rc == BERR_OK) != (p != NULL))
 		abort();
 	if (p)
@@ -80,12 +81,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	err_clear(&err);
 	rc = iam_repo_policy_validate(text, size, &err);
-	check_err(rc, &err, "Invalid parameter at 'PolicyText' failed to satisfy constraint: "
-			    "'Invalid repository policy provided'");
+	check_err(rc, &err,
+	          "Invalid parameter at 'PolicyText' failed to satisfy constraint: "
+	          "'Invalid repository policy provided'");
 
 	err_clear(&err);
 	rc = iam_registry_policy_validate(text, size, &err);
-	check_err(rc, &err, "Invalid parameter at 'PolicyText' failed to satisfy constraint: "
-			    "'Invalid registry policy provided'");
+	check_err(rc, &err,
+	          "Invalid parameter at 'PolicyText' failed to satisfy constraint: "
+	          "'Invalid registry policy provided'");
 	return 0;
 }

@@ -65,20 +65,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (fs.f[0] && sigv4_parse_authorization(fs.f[0], &auth, &err) == BERR_OK) {
 		struct sigv4_request req = {
-			.method = "POST",
-			.path = fs.f[1],
-			.query = fs.f[2],
-			.header = fuzz_header,
-			.header_ctx = &fs,
-			.payload_hash =
-				"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+		    .method = "POST",
+		    .path = fs.f[1],
+		    .query = fs.f[2],
+		    .header = fuzz_header,
+		    .header_ctx = &fs,
+		    .payload_hash =
+		        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
 		};
 		struct buf creq, sts;
 		buf_init(&creq, 1 << 20);
 		buf_init(&sts, 0);
 		if (sigv4_canonical_request(&req, &auth, &creq, &err) == BERR_OK &&
 		    sigv4_string_to_sign("20150830T123600Z", &auth, creq.p, &sts, &err) ==
-			    BERR_OK) {
+		        BERR_OK) {
 			char sig[65];
 			sigv4_signature_compute("secret", &auth, sts.p, sig);
 			if (strlen(sig) != 64)

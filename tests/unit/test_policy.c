@@ -68,7 +68,7 @@ static void expect_lc_err_at(const char *policy, const char *detail, bool quote,
 	snprintf(want, sizeof(want), "%s%s%s", LC_PREFIX, d, quote ? "'" : "");
 	if (rc != BERR_PARAM_INVALID || strcmp(err.msg, want) != 0)
 		print_error("line %d: policy %s\n  got  (%d) %s\n  want %s\n", line, text, rc,
-			    err.msg, want);
+		            err.msg, want);
 	assert_int_equal(rc, BERR_PARAM_INVALID);
 	assert_int_equal(err.code, BERR_PARAM_INVALID);
 	assert_string_equal(err.msg, want);
@@ -136,92 +136,92 @@ static void test_row_rules_missing(void **state)
 {
 	(void)state;
 	expect_lc_err("{'no_rules':'test'}", "object has missing required properties (['rules'])",
-		      true);
+	              true);
 	expect_lc_err("{'rules':" RULE("1", SEL_OK, ACT_OK) "}",
-		      "object has missing required properties (['rules'])", true);
+	              "object has missing required properties (['rules'])", true);
 	expect_lc_err("{'rules':null}", "object has missing required properties (['rules'])", true);
 	expect_lc_err("{'rules':'x'}", "object has missing required properties (['rules'])", true);
 	expect_lc_err("{}", "object has missing required properties (['rules'])", true);
 	/* not in the table: empty rule list (minItems wording) */
 	expect_lc_err("{'rules':[]}",
-		      "array is too short: must have at least 1 elements but instance has 0 "
-		      "elements",
-		      true);
+	              "array is too short: must have at least 1 elements but instance has 0 "
+	              "elements",
+	              true);
 }
 
 static void test_row_rule_not_object(void **state)
 {
 	(void)state;
 	expect_lc_err("{'rules':['not_dict']}",
-		      "instance type (string) does not match any allowed primitive type "
-		      "(allowed: ['object'])",
-		      true);
+	              "instance type (string) does not match any allowed primitive type "
+	              "(allowed: ['object'])",
+	              true);
 	expect_lc_err("{'rules':[null]}",
-		      "instance type (null) does not match any allowed primitive type "
-		      "(allowed: ['object'])",
-		      true);
+	              "instance type (null) does not match any allowed primitive type "
+	              "(allowed: ['object'])",
+	              true);
 	expect_lc_err("{'rules':[5]}",
-		      "instance type (integer) does not match any allowed primitive type "
-		      "(allowed: ['object'])",
-		      true);
+	              "instance type (integer) does not match any allowed primitive type "
+	              "(allowed: ['object'])",
+	              true);
 	expect_lc_err("{'rules':[1.5]}",
-		      "instance type (number) does not match any allowed primitive type "
-		      "(allowed: ['object'])",
-		      true);
+	              "instance type (number) does not match any allowed primitive type "
+	              "(allowed: ['object'])",
+	              true);
 	expect_lc_err("{'rules':[true]}",
-		      "instance type (boolean) does not match any allowed primitive type "
-		      "(allowed: ['object'])",
-		      true);
+	              "instance type (boolean) does not match any allowed primitive type "
+	              "(allowed: ['object'])",
+	              true);
 	expect_lc_err("{'rules':[[]]}",
-		      "instance type (array) does not match any allowed primitive type "
-		      "(allowed: ['object'])",
-		      true);
+	              "instance type (array) does not match any allowed primitive type "
+	              "(allowed: ['object'])",
+	              true);
 	/* the type pass covers all rules before any member check */
 	expect_lc_err("{'rules':[{'bogus':1}, 7]}",
-		      "instance type (integer) does not match any allowed primitive type "
-		      "(allowed: ['object'])",
-		      true);
+	              "instance type (integer) does not match any allowed primitive type "
+	              "(allowed: ['object'])",
+	              true);
 }
 
 static void test_row_rule_missing_members(void **state)
 {
 	(void)state;
 	expect_lc_err("{'rules':[{'selection':" SEL_OK ",'action':" ACT_OK "}]}",
-		      "object has missing required properties (['rulePriority'])", true);
+	              "object has missing required properties (['rulePriority'])", true);
 	expect_lc_err("{'rules':[{'rulePriority':1,'description':'d','action':" ACT_OK "}]}",
-		      "object has missing required properties (['selection'])", true);
+	              "object has missing required properties (['selection'])", true);
 	expect_lc_err("{'rules':[{'rulePriority':1,'selection':" SEL_OK "}]}",
-		      "object has missing required properties (['action'])", true);
+	              "object has missing required properties (['action'])", true);
 	expect_lc_err("{'rules':[{}]}",
-		      "object has missing required properties (['action', 'rulePriority', "
-		      "'selection'])",
-		      true);
+	              "object has missing required properties (['action', 'rulePriority', "
+	              "'selection'])",
+	              true);
 	expect_lc_err("{'rules':[{'rulePriority':1}]}",
-		      "object has missing required properties (['action', 'selection'])", true);
+	              "object has missing required properties (['action', 'selection'])", true);
 	/* missing wins over unknown */
 	expect_lc_err("{'rules':[{'rulePriority':1,'unknown':2,'selection':" SEL_OK "}]}",
-		      "object has missing required properties (['action'])", true);
+	              "object has missing required properties (['action'])", true);
 }
 
 static void test_row_rule_unknown_member(void **state)
 {
 	(void)state;
 	expect_lc_err("{'rules':[{'rulePriority':1,'selection':" SEL_OK ",'action':" ACT_OK
-		      ",'unknown':123}]}",
-		      "object instance has properties which are not allowed by the schema: "
-		      "(['unknown'])",
-		      true);
+	              ",'unknown':123}]}",
+	              "object instance has properties which are not allowed by the schema: "
+	              "(['unknown'])",
+	              true);
 	expect_lc_err("{'rules':[{'zz':0,'rulePriority':1,'selection':" SEL_OK ",'action':" ACT_OK
-		      ",'aa':1}]}",
-		      "object instance has properties which are not allowed by the schema: "
-		      "(['aa', 'zz'])",
-		      true);
+	              ",'aa':1}]}",
+	              "object instance has properties which are not allowed by the schema: "
+	              "(['aa', 'zz'])",
+	              true);
 	/* member names are JSON-escaped */
 	expect_lc_err("{'rules':[{'q\\'x':0,'rulePriority':1,'selection':" SEL_OK
-		      ",'action':" ACT_OK "}]}",
-		      "object instance has properties which are not allowed by the schema: "
-		      "(['q\\'x'])",
-		      true);
+	              ",'action':" ACT_OK "}]}",
+	              "object instance has properties which are not allowed by the schema: "
+	              "(['q\\'x'])",
+	              true);
 }
 
 static void test_row_action(void **state)
@@ -229,99 +229,99 @@ static void test_row_action(void **state)
 	(void)state;
 	expect_lc_err(POL_ACT("{}"), "object has missing required properties (['type'])", true);
 	expect_lc_err(POL_ACT("{'targetStorageClass':'archive'}"),
-		      "object has missing required properties (['type'])", true);
+	              "object has missing required properties (['type'])", true);
 	expect_lc_err(POL_ACT("{'type':'expire','unknown':123}"),
-		      "object instance has properties which are not allowed by the schema: "
-		      "(['unknown'])",
-		      true);
+	              "object instance has properties which are not allowed by the schema: "
+	              "(['unknown'])",
+	              true);
 	expect_lc_err(POL_ACT("{'type':'keep'}"),
-		      "instance value (keep) not found in enum :(possible values: ['expire', "
-		      "'transition'])",
-		      true);
+	              "instance value (keep) not found in enum :(possible values: ['expire', "
+	              "'transition'])",
+	              true);
 	expect_lc_err(POL_ACT("{'type':null}"),
-		      "instance value (null) not found in enum :(possible values: ['expire', "
-		      "'transition'])",
-		      true);
+	              "instance value (null) not found in enum :(possible values: ['expire', "
+	              "'transition'])",
+	              true);
 	expect_lc_err(POL_ACT("{'type':5}"),
-		      "instance value (5) not found in enum :(possible values: ['expire', "
-		      "'transition'])",
-		      true);
+	              "instance value (5) not found in enum :(possible values: ['expire', "
+	              "'transition'])",
+	              true);
 	expect_lc_err(POL_ACT("{'type':'Expire'}"),
-		      "instance value (Expire) not found in enum :(possible values: ['expire', "
-		      "'transition'])",
-		      true);
+	              "instance value (Expire) not found in enum :(possible values: ['expire', "
+	              "'transition'])",
+	              true);
 	/* unknown wins over a bad type value */
 	expect_lc_err(POL_ACT("{'type':'keep','x':1}"),
-		      "object instance has properties which are not allowed by the schema: (['x'])",
-		      true);
+	              "object instance has properties which are not allowed by the schema: (['x'])",
+	              true);
 	/* action not an object (not in the table) */
 	expect_lc_err(POL_ACT("'expire'"),
-		      "instance type (string) does not match any allowed primitive type "
-		      "(allowed: ['object'])",
-		      true);
+	              "instance type (string) does not match any allowed primitive type "
+	              "(allowed: ['object'])",
+	              true);
 	expect_lc_err(POL_ACT("null"),
-		      "instance type (null) does not match any allowed primitive type "
-		      "(allowed: ['object'])",
-		      true);
+	              "instance type (null) does not match any allowed primitive type "
+	              "(allowed: ['object'])",
+	              true);
 }
 
 static void test_row_selection_missing(void **state)
 {
 	(void)state;
 	expect_lc_err(POL_SEL("{'countType':'imageCountMoreThan','countNumber':30}"),
-		      "object has missing required properties (['tagStatus'])", true);
+	              "object has missing required properties (['tagStatus'])", true);
 	expect_lc_err(POL_SEL("{'tagStatus':'untagged','countNumber':30}"),
-		      "object has missing required properties (['countType'])", true);
+	              "object has missing required properties (['countType'])", true);
 	expect_lc_err(POL_SEL("{'tagStatus':'untagged','countType':'imageCountMoreThan'}"),
-		      "object has missing required properties (['countNumber'])", true);
+	              "object has missing required properties (['countNumber'])", true);
 	expect_lc_err(POL_SEL("{}"),
-		      "object has missing required properties (['countNumber', 'countType', "
-		      "'tagStatus'])",
-		      true);
+	              "object has missing required properties (['countNumber', 'countType', "
+	              "'tagStatus'])",
+	              true);
 	expect_lc_err(POL_SEL("{'countUnit':'days'}"),
-		      "object has missing required properties (['countNumber', 'countType', "
-		      "'tagStatus'])",
-		      true);
+	              "object has missing required properties (['countNumber', 'countType', "
+	              "'tagStatus'])",
+	              true);
 	expect_lc_err(POL_SEL("'x'"),
-		      "instance type (string) does not match any allowed primitive type "
-		      "(allowed: ['object'])",
-		      true);
+	              "instance type (string) does not match any allowed primitive type "
+	              "(allowed: ['object'])",
+	              true);
 }
 
 static void test_row_selection_unknown(void **state)
 {
 	(void)state;
 	expect_lc_err(POL_SEL("{'tagStatus':'untagged','countType':'imageCountMoreThan',"
-			      "'countNumber':30,'unknown':123}"),
-		      "object instance has properties which are not allowed by the schema: "
-		      "(['unknown'])",
-		      true);
+	                      "'countNumber':30,'unknown':123}"),
+	              "object instance has properties which are not allowed by the schema: "
+	              "(['unknown'])",
+	              true);
 	/* unknown wins over a bad tagStatus */
 	expect_lc_err(POL_SEL("{'tagStatus':'bad','countType':'imageCountMoreThan',"
-			      "'countNumber':30,'tagFilter':[]}"),
-		      "object instance has properties which are not allowed by the schema: "
-		      "(['tagFilter'])",
-		      true);
+	                      "'countNumber':30,'tagFilter':[]}"),
+	              "object instance has properties which are not allowed by the schema: "
+	              "(['tagFilter'])",
+	              true);
 }
 
 static void test_row_tag_status(void **state)
 {
 	(void)state;
 	expect_lc_err(POL_SEL("{'tagStatus':'unknown','countType':'imageCountMoreThan',"
-			      "'countNumber':30}"),
-		      "instance value (unknown) not found in enum :(possible values: ['any', "
-		      "'tagged', 'untagged'])",
-		      true);
+	                      "'countNumber':30}"),
+	              "instance value (unknown) not found in enum :(possible values: ['any', "
+	              "'tagged', 'untagged'])",
+	              true);
 	expect_lc_err(POL_SEL("{'tagStatus':null,'countType':'imageCountMoreThan',"
-			      "'countNumber':30}"),
-		      "instance value (null) not found in enum :(possible values: ['any', "
-		      "'tagged', 'untagged'])",
-		      true);
+	                      "'countNumber':30}"),
+	              "instance value (null) not found in enum :(possible values: ['any', "
+	              "'tagged', 'untagged'])",
+	              true);
 	/* tagStatus is checked before the oneOf row */
 	expect_lc_err(POL_SEL("{'tagStatus':'TAGGED','countType':'bogus','countNumber':0}"),
-		      "instance value (TAGGED) not found in enum :(possible values: ['any', "
-		      "'tagged', 'untagged'])",
-		      true);
+	              "instance value (TAGGED) not found in enum :(possible values: ['any', "
+	              "'tagged', 'untagged'])",
+	              true);
 }
 
 static void test_row_one_of(void **state)
@@ -329,35 +329,35 @@ static void test_row_one_of(void **state)
 	(void)state;
 	/* countType invalid */
 	expect_lc_err(POL_SEL("{'tagStatus':'untagged','countType':'unknown','countNumber':30}"),
-		      ONE_OF, false);
+	              ONE_OF, false);
 	expect_lc_err(POL_SEL("{'tagStatus':'untagged','countType':7,'countNumber':30}"), ONE_OF,
-		      false);
+	              false);
 	/* countUnit/countType combination */
 	expect_lc_err(POL_SEL("{'tagStatus':'untagged','countType':'imageCountMoreThan',"
-			      "'countUnit':'days','countNumber':30}"),
-		      ONE_OF, false);
+	                      "'countUnit':'days','countNumber':30}"),
+	              ONE_OF, false);
 	expect_lc_err(POL_SEL("{'tagStatus':'untagged','countType':'sinceImagePushed',"
-			      "'countNumber':30}"),
-		      ONE_OF, false);
+	                      "'countNumber':30}"),
+	              ONE_OF, false);
 	/* the oneOf row precedes the countUnit enum row */
 	expect_lc_err(POL_SEL("{'tagStatus':'untagged','countType':'imageCountMoreThan',"
-			      "'countUnit':'hours','countNumber':30}"),
-		      ONE_OF, false);
+	                      "'countUnit':'hours','countNumber':30}"),
+	              ONE_OF, false);
 	/* null members (observed for countUnit:null, targetStorageClass:null) */
 	expect_lc_err(POL_SEL("{'tagStatus':'untagged','countType':'sinceImagePushed',"
-			      "'countUnit':null,'countNumber':30}"),
-		      ONE_OF, false);
+	                      "'countUnit':null,'countNumber':30}"),
+	              ONE_OF, false);
 	expect_lc_err(POL_SEL("{'tagStatus':'untagged','countType':'imageCountMoreThan',"
-			      "'countNumber':null}"),
-		      ONE_OF, false);
+	                      "'countNumber':null}"),
+	              ONE_OF, false);
 	expect_lc_err(POL_SEL("{'tagStatus':'untagged','countType':'imageCountMoreThan',"
-			      "'countNumber':1,'storageClass':null}"),
-		      ONE_OF, false);
+	                      "'countNumber':1,'storageClass':null}"),
+	              ONE_OF, false);
 	expect_lc_err(POL_SEL("{'tagStatus':'tagged','tagPrefixList':null,"
-			      "'countType':'imageCountMoreThan','countNumber':1}"),
-		      ONE_OF, false);
+	                      "'countType':'imageCountMoreThan','countNumber':1}"),
+	              ONE_OF, false);
 	expect_lc_err(POL_SEL("{'tagStatus':'any','countType':null,'countNumber':1}"), ONE_OF,
-		      false);
+	              false);
 	/* action: targetStorageClass required iff transition */
 	expect_lc_err(POL_ACT("{'type':'transition','targetStorageClass':null}"), ONE_OF, false);
 	expect_lc_err(POL_ACT("{'type':'transition'}"), ONE_OF, false);
@@ -368,49 +368,49 @@ static void test_row_count_unit(void **state)
 {
 	(void)state;
 	expect_lc_err(POL_SEL("{'tagStatus':'untagged','countType':'sinceImagePushed',"
-			      "'countUnit':'unknown','countNumber':30}"),
-		      "instance value (unknown) not found in enum :(possible values: ['days'])",
-		      true);
+	                      "'countUnit':'unknown','countNumber':30}"),
+	              "instance value (unknown) not found in enum :(possible values: ['days'])",
+	              true);
 	expect_lc_err(POL_SEL("{'tagStatus':'untagged','countType':'sinceImagePushed',"
-			      "'countUnit':'Days','countNumber':0}"),
-		      "instance value (Days) not found in enum :(possible values: ['days'])", true);
+	                      "'countUnit':'Days','countNumber':0}"),
+	              "instance value (Days) not found in enum :(possible values: ['days'])", true);
 	expect_lc_err(POL_SEL("{'tagStatus':'untagged','countType':'sinceImagePushed',"
-			      "'countUnit':1,'countNumber':30}"),
-		      "instance value (1) not found in enum :(possible values: ['days'])", true);
+	                      "'countUnit':1,'countNumber':30}"),
+	              "instance value (1) not found in enum :(possible values: ['days'])", true);
 }
 
 static void test_row_count_number(void **state)
 {
 	(void)state;
 	expect_lc_err(POL_SEL("{'tagStatus':'untagged','countType':'imageCountMoreThan',"
-			      "'countNumber':0}"),
-		      "numeric instance is lower than the required minimum (minimum: 1, found: 0)",
-		      false);
+	                      "'countNumber':0}"),
+	              "numeric instance is lower than the required minimum (minimum: 1, found: 0)",
+	              false);
 	expect_lc_err(POL_SEL("{'tagStatus':'untagged','countType':'imageCountMoreThan',"
-			      "'countNumber':-1}"),
-		      "numeric instance is lower than the required minimum (minimum: 1, found: -1)",
-		      false);
+	                      "'countNumber':-1}"),
+	              "numeric instance is lower than the required minimum (minimum: 1, found: -1)",
+	              false);
 	expect_lc_err(POL_SEL("{'tagStatus':'untagged','countType':'sinceImagePushed',"
-			      "'countUnit':'days','countNumber':-9223372036854775808}"),
-		      "numeric instance is lower than the required minimum (minimum: 1, "
-		      "found: -9223372036854775808)",
-		      false);
+	                      "'countUnit':'days','countNumber':-9223372036854775808}"),
+	              "numeric instance is lower than the required minimum (minimum: 1, "
+	              "found: -9223372036854775808)",
+	              false);
 	/* wrong types (not in the table) */
 	expect_lc_err(POL_SEL("{'tagStatus':'untagged','countType':'imageCountMoreThan',"
-			      "'countNumber':'5'}"),
-		      "instance type (string) does not match any allowed primitive type "
-		      "(allowed: ['integer'])",
-		      true);
+	                      "'countNumber':'5'}"),
+	              "instance type (string) does not match any allowed primitive type "
+	              "(allowed: ['integer'])",
+	              true);
 	expect_lc_err(POL_SEL("{'tagStatus':'untagged','countType':'imageCountMoreThan',"
-			      "'countNumber':2.5}"),
-		      "instance type (number) does not match any allowed primitive type "
-		      "(allowed: ['integer'])",
-		      true);
+	                      "'countNumber':2.5}"),
+	              "instance type (number) does not match any allowed primitive type "
+	              "(allowed: ['integer'])",
+	              true);
 	expect_lc_err(POL_SEL("{'tagStatus':'untagged','countType':'imageCountMoreThan',"
-			      "'countNumber':true}"),
-		      "instance type (boolean) does not match any allowed primitive type "
-		      "(allowed: ['integer'])",
-		      true);
+	                      "'countNumber':true}"),
+	              "instance type (boolean) does not match any allowed primitive type "
+	              "(allowed: ['integer'])",
+	              true);
 }
 
 /* Members the table does not list get the validator's type/enum wording. */
@@ -418,55 +418,55 @@ static void test_unlisted_members(void **state)
 {
 	(void)state;
 	expect_lc_err(POL(RULE("'1'", SEL_OK, ACT_OK)),
-		      "instance type (string) does not match any allowed primitive type "
-		      "(allowed: ['integer'])",
-		      true);
+	              "instance type (string) does not match any allowed primitive type "
+	              "(allowed: ['integer'])",
+	              true);
 	expect_lc_err(POL(RULE("1.0", SEL_OK, ACT_OK)),
-		      "instance type (number) does not match any allowed primitive type "
-		      "(allowed: ['integer'])",
-		      true);
+	              "instance type (number) does not match any allowed primitive type "
+	              "(allowed: ['integer'])",
+	              true);
 	expect_lc_err(POL(RULE("null", SEL_OK, ACT_OK)),
-		      "instance type (null) does not match any allowed primitive type "
-		      "(allowed: ['integer'])",
-		      true);
+	              "instance type (null) does not match any allowed primitive type "
+	              "(allowed: ['integer'])",
+	              true);
 	expect_lc_err(POL(RULE("0", SEL_OK, ACT_OK)),
-		      "numeric instance is lower than the required minimum (minimum: 1, found: 0)",
-		      false);
+	              "numeric instance is lower than the required minimum (minimum: 1, found: 0)",
+	              false);
 	expect_lc_err(POL(RULE("-3", SEL_OK, ACT_OK)),
-		      "numeric instance is lower than the required minimum (minimum: 1, found: -3)",
-		      false);
+	              "numeric instance is lower than the required minimum (minimum: 1, found: -3)",
+	              false);
 	/* above the service's 32-bit model: a mapping failure */
 	expect_lc_err(POL(RULE("2147483648", SEL_OK, ACT_OK)), NO_MAP, true);
 	accept_lc(POL(RULE("2147483647", SEL_OK, ACT_OK)));
 	expect_lc_err("{'rules':[{'rulePriority':1,'description':5,'selection':" SEL_OK
-		      ",'action':" ACT_OK "}]}",
-		      "instance type (integer) does not match any allowed primitive type "
-		      "(allowed: ['string'])",
-		      true);
+	              ",'action':" ACT_OK "}]}",
+	              "instance type (integer) does not match any allowed primitive type "
+	              "(allowed: ['string'])",
+	              true);
 	expect_lc_err("{'rules':[{'rulePriority':1,'description':null,'selection':" SEL_OK
-		      ",'action':" ACT_OK "}]}",
-		      "instance type (null) does not match any allowed primitive type "
-		      "(allowed: ['string'])",
-		      true);
+	              ",'action':" ACT_OK "}]}",
+	              "instance type (null) does not match any allowed primitive type "
+	              "(allowed: ['string'])",
+	              true);
 	expect_lc_err(POL_SEL("{'tagStatus':'untagged','countType':'imageCountMoreThan',"
-			      "'countNumber':1,'storageClass':'glacier'}"),
-		      "instance value (glacier) not found in enum :(possible values: ['archive', "
-		      "'standard'])",
-		      true);
+	                      "'countNumber':1,'storageClass':'glacier'}"),
+	              "instance value (glacier) not found in enum :(possible values: ['archive', "
+	              "'standard'])",
+	              true);
 	expect_lc_err(POL_ACT("{'type':'transition','targetStorageClass':'standard'}"),
-		      "instance value (standard) not found in enum :(possible values: "
-		      "['archive'])",
-		      true);
+	              "instance value (standard) not found in enum :(possible values: "
+	              "['archive'])",
+	              true);
 	expect_lc_err(POL_SEL("{'tagStatus':'tagged','tagPrefixList':'v','countType':"
-			      "'imageCountMoreThan','countNumber':1}"),
-		      "instance type (string) does not match any allowed primitive type "
-		      "(allowed: ['array'])",
-		      true);
+	                      "'imageCountMoreThan','countNumber':1}"),
+	              "instance type (string) does not match any allowed primitive type "
+	              "(allowed: ['array'])",
+	              true);
 	expect_lc_err(POL_SEL("{'tagStatus':'tagged','tagPatternList':['v*', 3],'countType':"
-			      "'imageCountMoreThan','countNumber':1}"),
-		      "instance type (integer) does not match any allowed primitive type "
-		      "(allowed: ['string'])",
-		      true);
+	                      "'imageCountMoreThan','countNumber':1}"),
+	              "instance type (integer) does not match any allowed primitive type "
+	              "(allowed: ['string'])",
+	              true);
 }
 
 /* First failure wins: table order inside a rule, and rules in document order. */
@@ -475,44 +475,48 @@ static void test_check_order(void **state)
 	(void)state;
 	/* action (checked first) vs selection */
 	expect_lc_err(POL(RULE("1", "{'tagStatus':'bad','countType':'x','countNumber':0}",
-			       "{'type':'keep'}")),
-		      "instance value (keep) not found in enum :(possible values: ['expire', "
-		      "'transition'])",
-		      true);
+	                       "{'type':'keep'}")),
+	              "instance value (keep) not found in enum :(possible values: ['expire', "
+	              "'transition'])",
+	              true);
 	/* rulePriority (after action, before selection) */
-	expect_lc_err(POL(RULE("0", "{'tagStatus':'bad','countType':'x','countNumber':0}",
-			       ACT_OK)),
-		      "numeric instance is lower than the required minimum (minimum: 1, found: 0)",
-		      false);
+	expect_lc_err(POL(RULE("0", "{'tagStatus':'bad','countType':'x','countNumber':0}", ACT_OK)),
+	              "numeric instance is lower than the required minimum (minimum: 1, found: 0)",
+	              false);
 	/* countUnit enum before countNumber */
 	expect_lc_err(POL_SEL("{'tagStatus':'any','countType':'sinceImagePulled',"
-			      "'countUnit':'weeks','countNumber':0}"),
-		      "instance value (weeks) not found in enum :(possible values: ['days'])",
-		      true);
+	                      "'countUnit':'weeks','countNumber':0}"),
+	              "instance value (weeks) not found in enum :(possible values: ['days'])",
+	              true);
 	/* the first rule's late-row error wins over the second rule's early-row error */
-	expect_lc_err(POL(RULE("1", "{'tagStatus':'untagged','countType':'imageCountMoreThan',"
-				    "'countNumber':0}",
-			       ACT_OK) "," "{'rulePriority':2}"),
-		      "numeric instance is lower than the required minimum (minimum: 1, found: 0)",
-		      false);
+	expect_lc_err(POL(RULE("1",
+	                       "{'tagStatus':'untagged','countType':'imageCountMoreThan',"
+	                       "'countNumber':0}",
+	                       ACT_OK) ","
+	                               "{'rulePriority':2}"),
+	              "numeric instance is lower than the required minimum (minimum: 1, found: 0)",
+	              false);
 	/* schema errors win over semantic ones */
 	expect_lc_err(POL(RULE("1", SEL_OK, ACT_OK) "," RULE("1", SEL_OK, "{'type':'x'}")),
-		      "instance value (x) not found in enum :(possible values: ['expire', "
-		      "'transition'])",
-		      true);
+	              "instance value (x) not found in enum :(possible values: ['expire', "
+	              "'transition'])",
+	              true);
 	/* semantic checks run in list order: duplicate priority before combination */
 	expect_lc_err(POL(RULE("1", SEL_OK, ACT_OK) "," RULE(
-			  "1", "{'tagStatus':'untagged','countType':'sinceImagePulled',"
-			       "'countUnit':'days','countNumber':3}",
-			  ACT_OK)),
-		      "Rules must have unique rulePriority values", true);
+	                  "1",
+	                  "{'tagStatus':'untagged','countType':'sinceImagePulled',"
+	                  "'countUnit':'days','countNumber':3}",
+	                  ACT_OK)),
+	              "Rules must have unique rulePriority values", true);
 }
 
 /* ---- semantic checks ---------------------------------------------------------------------- */
 
-#define TAGGED_PRE(list) "{'tagStatus':'tagged','tagPrefixList':" list ","                        \
+#define TAGGED_PRE(list)                                                                           \
+	"{'tagStatus':'tagged','tagPrefixList':" list ","                                          \
 	"'countType':'imageCountMoreThan','countNumber':1}"
-#define TAGGED_PAT(list) "{'tagStatus':'tagged','tagPatternList':" list ","                       \
+#define TAGGED_PAT(list)                                                                           \
+	"{'tagStatus':'tagged','tagPatternList':" list ","                                         \
 	"'countType':'imageCountMoreThan','countNumber':1}"
 #define ANY_KEEP "{'tagStatus':'any','countType':'imageCountMoreThan','countNumber':5}"
 #define LISTS_MSG                                                                                  \
@@ -524,16 +528,16 @@ static void test_sem_unique_priority(void **state)
 {
 	(void)state;
 	expect_lc_err(POL(RULE("3", SEL_OK, ACT_OK) "," RULE("3", TAGGED_PRE("['a']"), ACT_OK)),
-		      "Rules must have unique rulePriority values", true);
+	              "Rules must have unique rulePriority values", true);
 }
 
 static void test_sem_any_last(void **state)
 {
 	(void)state;
 	expect_lc_err(POL(RULE("1", ANY_KEEP, ACT_OK) "," RULE("2", SEL_OK, ACT_OK)),
-		      "A rule with tagStatus `any` must have the highest rulePriority", true);
+	              "A rule with tagStatus `any` must have the highest rulePriority", true);
 	expect_lc_err(POL(RULE("2", ANY_KEEP, ACT_OK) "," RULE("5", ANY_KEEP, ACT_OK)),
-		      "A rule with tagStatus `any` must have the highest rulePriority", true);
+	              "A rule with tagStatus `any` must have the highest rulePriority", true);
 	/* document order does not matter, priority does */
 	accept_lc(POL(RULE("9", ANY_KEEP, ACT_OK) "," RULE("2", SEL_OK, ACT_OK)));
 }
@@ -542,28 +546,28 @@ static void test_sem_lists(void **state)
 {
 	(void)state;
 	expect_lc_err(POL_SEL("{'tagStatus':'tagged','countType':'imageCountMoreThan',"
-			      "'countNumber':1}"),
-		      LISTS_MSG, true);
+	                      "'countNumber':1}"),
+	              LISTS_MSG, true);
 	expect_lc_err(POL_SEL(TAGGED_PRE("[]")), LISTS_MSG, true);
 	expect_lc_err(POL_SEL(TAGGED_PAT("[]")), LISTS_MSG, true);
 	expect_lc_err(POL_SEL("{'tagStatus':'tagged','tagPrefixList':['a'],'tagPatternList':['b*'],"
-			      "'countType':'imageCountMoreThan','countNumber':1}"),
-		      LISTS_MSG, true);
+	                      "'countType':'imageCountMoreThan','countNumber':1}"),
+	              LISTS_MSG, true);
 	expect_lc_err(POL_SEL("{'tagStatus':'untagged','tagPrefixList':['a'],"
-			      "'countType':'imageCountMoreThan','countNumber':1}"),
-		      LISTS_MSG, true);
+	                      "'countType':'imageCountMoreThan','countNumber':1}"),
+	              LISTS_MSG, true);
 	expect_lc_err(POL_SEL("{'tagStatus':'any','tagPatternList':['a*'],"
-			      "'countType':'imageCountMoreThan','countNumber':1}"),
-		      LISTS_MSG, true);
+	                      "'countType':'imageCountMoreThan','countNumber':1}"),
+	              LISTS_MSG, true);
 	expect_lc_err(POL_SEL("{'tagStatus':'untagged','tagPrefixList':[],"
-			      "'countType':'imageCountMoreThan','countNumber':1}"),
-		      LISTS_MSG, true);
+	                      "'countType':'imageCountMoreThan','countNumber':1}"),
+	              LISTS_MSG, true);
 	/* moto's test_put_lifecycle_policy variant: untagged with both lists + countUnit on
 	 * imageCountMoreThan; AWS semantics reject it (schema first: the countUnit oneOf). */
 	expect_lc_err(POL_SEL("{'tagStatus':'untagged','tagPatternList':['a*'],'tagPrefixList':"
-			      "['a'],'countType':'imageCountMoreThan','countUnit':'days',"
-			      "'countNumber':1}"),
-		      ONE_OF, false);
+	                      "['a'],'countType':'imageCountMoreThan','countUnit':'days',"
+	                      "'countNumber':1}"),
+	              ONE_OF, false);
 	accept_lc(POL_SEL(TAGGED_PRE("['a', 'b']")));
 	accept_lc(POL_SEL(TAGGED_PAT("['a*']")));
 }
@@ -572,7 +576,7 @@ static void test_sem_wildcards(void **state)
 {
 	(void)state;
 	expect_lc_err(POL_SEL(TAGGED_PAT("['ok*', '*a*b*c*d*']")),
-		      "tagPatternList patterns may contain at most 4 wildcards", true);
+	              "tagPatternList patterns may contain at most 4 wildcards", true);
 	accept_lc(POL_SEL(TAGGED_PAT("['*a*b*c*d']")));
 	accept_lc(POL_SEL(TAGGED_PAT("['****']")));
 	/* prefixes are literal: no wildcard limit */
@@ -583,30 +587,33 @@ static void test_sem_untagged_and_prefixes(void **state)
 {
 	(void)state;
 	expect_lc_err(POL(RULE("1", SEL_OK, ACT_OK) "," RULE(
-			  "2", "{'tagStatus':'untagged','countType':'sinceImagePushed',"
-			       "'countUnit':'days','countNumber':3}",
-			  ACT_OK)),
-		      "Only one rule per storage class may select untagged images", true);
+	                  "2",
+	                  "{'tagStatus':'untagged','countType':'sinceImagePushed',"
+	                  "'countUnit':'days','countNumber':3}",
+	                  ACT_OK)),
+	              "Only one rule per storage class may select untagged images", true);
 	/* one untagged rule per class: standard + archive is fine */
 	accept_lc(POL(RULE("1", SEL_OK, ACT_OK) "," RULE(
-		"2", "{'tagStatus':'untagged','storageClass':'archive','countType':"
-		     "'sinceImageTransitioned','countUnit':'days','countNumber':100}",
-		ACT_OK)));
-	expect_lc_err(POL(RULE("1", TAGGED_PRE("['a', 'rel']"), ACT_OK) "," RULE(
-			  "2", TAGGED_PRE("['b', 'rel']"), ACT_OK)),
-		      "Tag prefixes must be unique across rules", true);
+	    "2",
+	    "{'tagStatus':'untagged','storageClass':'archive','countType':"
+	    "'sinceImageTransitioned','countUnit':'days','countNumber':100}",
+	    ACT_OK)));
+	expect_lc_err(POL(RULE("1", TAGGED_PRE("['a', 'rel']"),
+	                       ACT_OK) "," RULE("2", TAGGED_PRE("['b', 'rel']"), ACT_OK)),
+	              "Tag prefixes must be unique across rules", true);
 	/* same prefix in different storage classes is allowed */
 	accept_lc(POL(RULE("1", TAGGED_PRE("['rel']"), ACT_OK) "," RULE(
-		"2", "{'tagStatus':'tagged','tagPrefixList':['rel'],'storageClass':'archive',"
-		     "'countType':'sinceImageTransitioned','countUnit':'days','countNumber':90}",
-		ACT_OK)));
+	    "2",
+	    "{'tagStatus':'tagged','tagPrefixList':['rel'],'storageClass':'archive',"
+	    "'countType':'sinceImageTransitioned','countUnit':'days','countNumber':90}",
+	    ACT_OK)));
 	/* patterns are not prefixes */
-	accept_lc(POL(RULE("1", TAGGED_PAT("['rel*']"), ACT_OK) "," RULE(
-		"2", TAGGED_PAT("['rel*']"), ACT_OK)));
+	accept_lc(POL(RULE("1", TAGGED_PAT("['rel*']"),
+	                   ACT_OK) "," RULE("2", TAGGED_PAT("['rel*']"), ACT_OK)));
 }
 
 #define SEL_CT(ct, sc)                                                                             \
-	"{'tagStatus':'any','countType':'" ct "','countUnit':'days','countNumber':100"            \
+	"{'tagStatus':'any','countType':'" ct "','countUnit':'days','countNumber':100"             \
 	",'storageClass':'" sc "'}"
 #define ACT_TRANS "{'type':'transition','targetStorageClass':'archive'}"
 
@@ -615,33 +622,34 @@ static void test_sem_combinations(void **state)
 	(void)state;
 	/* sinceImagePulled only with transition */
 	expect_lc_err(POL(RULE("1", SEL_CT("sinceImagePulled", "standard"), ACT_OK)), COMBO_MSG,
-		      true);
+	              true);
 	accept_lc(POL(RULE("1", SEL_CT("sinceImagePulled", "standard"), ACT_TRANS)));
 	/* sinceImageTransitioned only with expire + archive */
 	expect_lc_err(POL(RULE("1", SEL_CT("sinceImageTransitioned", "standard"), ACT_OK)),
-		      COMBO_MSG, true);
+	              COMBO_MSG, true);
 	expect_lc_err(POL(RULE("1", SEL_CT("sinceImageTransitioned", "archive"), ACT_TRANS)),
-		      COMBO_MSG, true);
+	              COMBO_MSG, true);
 	accept_lc(POL(RULE("1", SEL_CT("sinceImageTransitioned", "archive"), ACT_OK)));
 	/* [unconfirmed 90-day minimum] not enforced at validation */
 	accept_lc(POL(RULE("1",
-			   "{'tagStatus':'any','storageClass':'archive','countType':"
-			   "'sinceImageTransitioned','countUnit':'days','countNumber':1}",
-			   ACT_OK)));
+	                   "{'tagStatus':'any','storageClass':'archive','countType':"
+	                   "'sinceImageTransitioned','countUnit':'days','countNumber':1}",
+	                   ACT_OK)));
 	/* imageCountMoreThan / sinceImagePushed / sinceImagePulled only with standard */
 	expect_lc_err(POL(RULE("1", SEL_CT("sinceImagePushed", "archive"), ACT_OK)), COMBO_MSG,
-		      true);
+	              true);
 	expect_lc_err(POL(RULE("1", SEL_CT("sinceImagePulled", "archive"), ACT_TRANS)), COMBO_MSG,
-		      true);
+	              true);
 	expect_lc_err(POL(RULE("1",
-			       "{'tagStatus':'any','countType':'imageCountMoreThan',"
-			       "'countNumber':1,'storageClass':'archive'}",
-			       ACT_OK)),
-		      COMBO_MSG, true);
+	                       "{'tagStatus':'any','countType':'imageCountMoreThan',"
+	                       "'countNumber':1,'storageClass':'archive'}",
+	                       ACT_OK)),
+	              COMBO_MSG, true);
 	accept_lc(POL(RULE("1", SEL_CT("sinceImagePushed", "standard"), ACT_TRANS)));
-	accept_lc(POL(RULE("1", "{'tagStatus':'any','countType':'imageCountMoreThan',"
-				"'countNumber':3}",
-			   ACT_TRANS)));
+	accept_lc(POL(RULE("1",
+	                   "{'tagStatus':'any','countType':'imageCountMoreThan',"
+	                   "'countNumber':3}",
+	                   ACT_TRANS)));
 }
 
 /* n rules with priorities 1..n, each untagged-free and prefix-unique. */
@@ -654,10 +662,10 @@ static char *make_rules(size_t n)
 	buf_puts(&b, "{\"rules\":[", NULL);
 	for (size_t i = 1; i <= n; i++)
 		buf_printf(&b, NULL,
-			   "%s{\"rulePriority\":%zu,\"selection\":{\"tagStatus\":\"tagged\","
-			   "\"tagPrefixList\":[\"p%zu-\"],\"countType\":\"imageCountMoreThan\","
-			   "\"countNumber\":%zu},\"action\":{\"type\":\"expire\"}}",
-			   i > 1 ? "," : "", n + 1 - i, i, i);
+		           "%s{\"rulePriority\":%zu,\"selection\":{\"tagStatus\":\"tagged\","
+		           "\"tagPrefixList\":[\"p%zu-\"],\"countType\":\"imageCountMoreThan\","
+		           "\"countNumber\":%zu},\"action\":{\"type\":\"expire\"}}",
+		           i > 1 ? "," : "", n + 1 - i, i, i);
 	buf_puts(&b, "]}", NULL);
 	s = buf_steal(&b, NULL);
 	buf_free(&b);
@@ -695,11 +703,12 @@ static void test_moto_validate_policy(void **state)
 	struct lc_policy *p;
 
 	(void)state;
-	p = expect_lc_ok(POL(RULE("1", SEL_OK, ACT_OK) ","
-				  "{'rulePriority':2,'description':'test policy','selection':{"
-				  "'tagStatus':'tagged','tagPrefixList':['3.9'],'countType':"
-				  "'sinceImagePushed','countUnit':'days','countNumber':30},"
-				  "'action':{'type':'expire'}}"));
+	p = expect_lc_ok(POL(
+	    RULE("1", SEL_OK, ACT_OK) ","
+	                              "{'rulePriority':2,'description':'test policy','selection':{"
+	                              "'tagStatus':'tagged','tagPrefixList':['3.9'],'countType':"
+	                              "'sinceImagePushed','countUnit':'days','countNumber':30},"
+	                              "'action':{'type':'expire'}}"));
 	assert_int_equal(p->nrules, 2);
 	assert_string_equal(p->rules[1].description, "test policy");
 	assert_null(p->rules[0].description);
@@ -709,13 +718,13 @@ static void test_moto_validate_policy(void **state)
 static void test_seed_policy(void **state)
 {
 	static const char seed[] =
-		"{'rules':["
-		"{'rulePriority':1,'description':'keep the last 20 tagged images',"
-		"'selection':{'tagStatus':'tagged','tagPatternList':['*'],"
-		"'countType':'imageCountMoreThan','countNumber':20},'action':{'type':'expire'}},"
-		"{'rulePriority':2,'description':'expire untagged after 7 days',"
-		"'selection':{'tagStatus':'untagged','countType':'sinceImagePushed',"
-		"'countUnit':'days','countNumber':7},'action':{'type':'expire'}}]}";
+	    "{'rules':["
+	    "{'rulePriority':1,'description':'keep the last 20 tagged images',"
+	    "'selection':{'tagStatus':'tagged','tagPatternList':['*'],"
+	    "'countType':'imageCountMoreThan','countNumber':20},'action':{'type':'expire'}},"
+	    "{'rulePriority':2,'description':'expire untagged after 7 days',"
+	    "'selection':{'tagStatus':'untagged','countType':'sinceImagePushed',"
+	    "'countUnit':'days','countNumber':7},'action':{'type':'expire'}}]}";
 	struct lc_policy *p;
 	const struct lc_rule *r;
 
@@ -759,16 +768,19 @@ static void test_worked_examples(void **state)
 	accept_lc(POL(RULE("1", RC_KEEP1, ACT_OK) "," RULE("2", LIVE_KEEP1, ACT_OK)));
 	/* Example 2 */
 	accept_lc(POL(RULE("1", TAGGED_PAT("['a*']"), ACT_OK) "," RULE(
-		"2", "{'tagStatus':'untagged','countType':'sinceImagePushed','countUnit':'days',"
-		     "'countNumber':1}",
-		ACT_OK) "," RULE("3", "{'tagStatus':'any','countType':'imageCountMoreThan',"
-				      "'countNumber':1}",
-				 ACT_OK)));
+	    "2",
+	    "{'tagStatus':'untagged','countType':'sinceImagePushed','countUnit':'days',"
+	    "'countNumber':1}",
+	    ACT_OK) "," RULE("3",
+	                     "{'tagStatus':'any','countType':'imageCountMoreThan',"
+	                     "'countNumber':1}",
+	                     ACT_OK)));
 	/* Example 3, both variants */
-	p = expect_lc_ok(POL(RULE("1", "{'tagStatus':'tagged','tagPrefixList':['x','y'],"
-				       "'countType':'sinceImagePushed','countUnit':'days',"
-				       "'countNumber':5}",
-				  ACT_OK)));
+	p = expect_lc_ok(POL(RULE("1",
+	                          "{'tagStatus':'tagged','tagPrefixList':['x','y'],"
+	                          "'countType':'sinceImagePushed','countUnit':'days',"
+	                          "'countNumber':5}",
+	                          ACT_OK)));
 	assert_int_equal(p->rules[0].nprefixes, 2);
 	assert_string_equal(p->rules[0].tag_prefixes[0], "x");
 	assert_string_equal(p->rules[0].tag_prefixes[1], "y");
@@ -776,13 +788,14 @@ static void test_worked_examples(void **state)
 	lc_policy_free(p);
 	accept_lc(POL(RULE("1", TAGGED_PRE("['x','y']"), ACT_OK)));
 	/* Example 4 */
-	p = expect_lc_ok(POL(
-		RULE("1", "{'tagStatus':'any','countType':'sinceImagePulled','countUnit':'days',"
-			  "'countNumber':90}",
-		     ACT_TRANS) ","
-		RULE("2", "{'tagStatus':'any','storageClass':'archive','countType':"
-			  "'sinceImageTransitioned','countUnit':'days','countNumber':100}",
-		     ACT_OK)));
+	p = expect_lc_ok(POL(RULE(
+	    "1",
+	    "{'tagStatus':'any','countType':'sinceImagePulled','countUnit':'days',"
+	    "'countNumber':90}",
+	    ACT_TRANS) "," RULE("2",
+	                        "{'tagStatus':'any','storageClass':'archive','countType':"
+	                        "'sinceImageTransitioned','countUnit':'days','countNumber':100}",
+	                        ACT_OK)));
 	assert_int_equal(p->nrules, 2);
 	assert_int_equal(p->rules[0].tag_status, LC_ANY);
 	assert_int_equal(p->rules[0].storage_class, LC_STANDARD);
@@ -803,10 +816,9 @@ static void test_sorted_and_out_null(void **state)
 	struct berr err;
 
 	(void)state;
-	p = expect_lc_ok(POL(RULE("30", ANY_KEEP, ACT_OK) ","
-			     RULE("7", TAGGED_PRE("['b']"), ACT_OK) ","
-			     RULE("12", SEL_OK, ACT_OK) ","
-			     RULE("1", TAGGED_PRE("['a']"), ACT_OK)));
+	p = expect_lc_ok(
+	    POL(RULE("30", ANY_KEEP, ACT_OK) "," RULE("7", TAGGED_PRE("['b']"), ACT_OK) "," RULE(
+	        "12", SEL_OK, ACT_OK) "," RULE("1", TAGGED_PRE("['a']"), ACT_OK)));
 	assert_int_equal(p->nrules, 4);
 	assert_int_equal(p->rules[0].priority, 1);
 	assert_string_equal(p->rules[0].tag_prefixes[0], "a");
@@ -830,17 +842,17 @@ static void test_sorted_and_out_null(void **state)
 	p = expect_lc_ok("{'x':1,'rules':[" RULE("1", SEL_OK, ACT_OK) "]}");
 	lc_policy_free(p);
 	p = expect_lc_ok("{'rules':[{'rulePriority':9,'rulePriority':4,'selection':" SEL_OK
-			 ",'action':" ACT_OK "}]}");
+	                 ",'action':" ACT_OK "}]}");
 	assert_int_equal(p->rules[0].priority, 4);
 	lc_policy_free(p);
 	/* the text need not be NUL-terminated: len bounds it */
 	text = dq(POL(RULE("1", SEL_OK, ACT_OK)) "garbage");
 	assert_int_equal(lc_policy_parse(text, strlen(text) - strlen("garbage"), NULL, &err),
-			 BERR_OK);
+	                 BERR_OK);
 	free(text);
 	/* huge but in-range countNumber is kept as is */
 	p = expect_lc_ok(POL_SEL("{'tagStatus':'untagged','countType':'imageCountMoreThan',"
-				 "'countNumber':9223372036854775807}"));
+	                         "'countNumber':9223372036854775807}"));
 	assert_true(p->rules[0].count_number == LLONG_MAX);
 	lc_policy_free(p);
 }
@@ -870,9 +882,9 @@ static void test_hostile_nesting(void **state)
 	memset(q + 1000, ']', 1000);
 	strcpy(q + 2000, "]}");
 	expect_lc_err(s,
-		      "instance type (array) does not match any allowed primitive type "
-		      "(allowed: ['object'])",
-		      true);
+	              "instance type (array) does not match any allowed primitive type "
+	              "(allowed: ['object'])",
+	              true);
 	free(s);
 }
 
@@ -880,52 +892,64 @@ static void test_hostile_numbers(void **state)
 {
 	(void)state;
 	expect_lc_err(POL_SEL("{'tagStatus':'untagged','countType':'imageCountMoreThan',"
-			      "'countNumber':1e400}"),
-		      NO_MAP, true);
+	                      "'countNumber':1e400}"),
+	              NO_MAP, true);
 	expect_lc_err(POL_SEL("{'tagStatus':'untagged','countType':'imageCountMoreThan',"
-			      "'countNumber':99999999999999999999999999}"),
-		      NO_MAP, true);
+	                      "'countNumber':99999999999999999999999999}"),
+	              NO_MAP, true);
 	expect_lc_err(POL(RULE("-99999999999999999999999", SEL_OK, ACT_OK)), NO_MAP, true);
 	expect_lc_err(POL(RULE("9223372036854775807", SEL_OK, ACT_OK)), NO_MAP, true);
 	expect_lc_err(POL_SEL("{'tagStatus':'untagged','countType':'imageCountMoreThan',"
-			      "'countNumber':1e3}"),
-		      "instance type (number) does not match any allowed primitive type "
-		      "(allowed: ['integer'])",
-		      true);
+	                      "'countNumber':1e3}"),
+	              "instance type (number) does not match any allowed primitive type "
+	              "(allowed: ['integer'])",
+	              true);
 	expect_lc_err(POL_SEL("{'tagStatus':'untagged','countType':'imageCountMoreThan',"
-			      "'countNumber':NaN}"),
-		      NO_MAP, true);
+	                      "'countNumber':NaN}"),
+	              NO_MAP, true);
 }
 
 /* Replaces every member of a valid rule, one at a time, by each hostile value. */
 static void test_hostile_wrong_types(void **state)
 {
 	static const char *const values[] = {
-		"null", "true", "0", "-1", "1.5", "'s'", "''", "[]", "{}", "[null]", "{'a':null}",
-		"'\\u00e9\\ud83d\\ude00'", "9223372036854775807", "-9223372036854775808",
+	    "null",
+	    "true",
+	    "0",
+	    "-1",
+	    "1.5",
+	    "'s'",
+	    "''",
+	    "[]",
+	    "{}",
+	    "[null]",
+	    "{'a':null}",
+	    "'\\u00e9\\ud83d\\ude00'",
+	    "9223372036854775807",
+	    "-9223372036854775808",
 	};
 	static const char *const templ[] = {
-		"{'rules':[{'rulePriority':%s,'selection':" SEL_OK ",'action':" ACT_OK "}]}",
-		"{'rules':[{'rulePriority':1,'description':%s,'selection':" SEL_OK
-		",'action':" ACT_OK "}]}",
-		"{'rules':[{'rulePriority':1,'selection':%s,'action':" ACT_OK "}]}",
-		"{'rules':[{'rulePriority':1,'selection':" SEL_OK ",'action':%s}]}",
-		"{'rules':[%s]}",
-		"{'rules':%s}",
-		POL_ACT("{'type':%s}"),
-		POL_ACT("{'type':'transition','targetStorageClass':%s}"),
-		POL_SEL("{'tagStatus':%s,'countType':'imageCountMoreThan','countNumber':1}"),
-		POL_SEL("{'tagStatus':'untagged','countType':%s,'countNumber':1}"),
-		POL_SEL("{'tagStatus':'untagged','countType':'sinceImagePushed','countUnit':%s,"
-			"'countNumber':1}"),
-		POL_SEL("{'tagStatus':'untagged','countType':'imageCountMoreThan',"
-			"'countNumber':%s}"),
-		POL_SEL("{'tagStatus':'untagged','countType':'imageCountMoreThan','countNumber':1,"
-			"'storageClass':%s}"),
-		POL_SEL("{'tagStatus':'tagged','countType':'imageCountMoreThan','countNumber':1,"
-			"'tagPrefixList':%s}"),
-		POL_SEL("{'tagStatus':'tagged','countType':'imageCountMoreThan','countNumber':1,"
-			"'tagPatternList':[%s]}"),
+	    "{'rules':[{'rulePriority':%s,'selection':" SEL_OK ",'action':" ACT_OK "}]}",
+	    "{'rules':[{'rulePriority':1,'description':%s,'selection':" SEL_OK ",'action':" ACT_OK
+	    "}]}",
+	    "{'rules':[{'rulePriority':1,'selection':%s,'action':" ACT_OK "}]}",
+	    "{'rules':[{'rulePriority':1,'selection':" SEL_OK ",'action':%s}]}",
+	    "{'rules':[%s]}",
+	    "{'rules':%s}",
+	    POL_ACT("{'type':%s}"),
+	    POL_ACT("{'type':'transition','targetStorageClass':%s}"),
+	    POL_SEL("{'tagStatus':%s,'countType':'imageCountMoreThan','countNumber':1}"),
+	    POL_SEL("{'tagStatus':'untagged','countType':%s,'countNumber':1}"),
+	    POL_SEL("{'tagStatus':'untagged','countType':'sinceImagePushed','countUnit':%s,"
+	            "'countNumber':1}"),
+	    POL_SEL("{'tagStatus':'untagged','countType':'imageCountMoreThan',"
+	            "'countNumber':%s}"),
+	    POL_SEL("{'tagStatus':'untagged','countType':'imageCountMoreThan','countNumber':1,"
+	            "'storageClass':%s}"),
+	    POL_SEL("{'tagStatus':'tagged','countType':'imageCountMoreThan','countNumber':1,"
+	            "'tagPrefixList':%s}"),
+	    POL_SEL("{'tagStatus':'tagged','countType':'imageCountMoreThan','countNumber':1,"
+	            "'tagPatternList':[%s]}"),
 	};
 	char buf[2048];
 	size_t accepted = 0;
@@ -978,7 +1002,7 @@ static void test_hostile_long_values(void **state)
 	len = strlen(err.msg);
 	assert_true(len < sizeof(err.msg) - 1);
 	assert_true(strstr(err.msg, "...) not found in enum :(possible values: [\"expire\", "
-				    "\"transition\"])'") != NULL);
+	                            "\"transition\"])'") != NULL);
 	assert_true(strstr(err.msg, "\xc3\xa9\xc3\xa9...") != NULL);
 	buf_free(&b);
 
@@ -989,8 +1013,7 @@ static void test_hostile_long_values(void **state)
 		buf_printf(&b, NULL, ",\"k%05zu\":0", i);
 	buf_puts(&b, "}]}", NULL);
 	assert_int_equal(lc_policy_parse(b.p, b.len, NULL, &err), BERR_PARAM_INVALID);
-	assert_true(strstr(err.msg, "not allowed by the schema: ([\"k00000\", \"k00001\"") !=
-		    NULL);
+	assert_true(strstr(err.msg, "not allowed by the schema: ([\"k00000\", \"k00001\"") != NULL);
 	assert_true(err.msg[strlen(err.msg) - 1] == '\'');
 	buf_free(&b);
 
@@ -999,9 +1022,10 @@ static void test_hostile_long_values(void **state)
 	buf_puts(&b, "{\"rules\":[{\"rulePriority\":1,\"description\":\"", NULL);
 	for (size_t i = 0; i < n; i++)
 		buf_puts(&b, "d", NULL);
-	buf_puts(&b, "\",\"action\":{\"type\":\"expire\"},\"selection\":{\"tagStatus\":\"any\","
-		     "\"countType\":\"imageCountMoreThan\",\"countNumber\":1}}]}",
-		 NULL);
+	buf_puts(&b,
+	         "\",\"action\":{\"type\":\"expire\"},\"selection\":{\"tagStatus\":\"any\","
+	         "\"countType\":\"imageCountMoreThan\",\"countNumber\":1}}]}",
+	         NULL);
 	{
 		struct lc_policy *p = NULL;
 
@@ -1017,12 +1041,12 @@ static void test_hostile_long_values(void **state)
 static void test_hostile_bytes(void **state)
 {
 	static const char nul[] = "{\"rules\":[{\"rulePriority\":1,\"action\":{\"type\":"
-				  "\"expire\"},\"selection\":{\"tagStatus\":\"any\","
-				  "\"countType\":\"imageCountMoreThan\",\"countNumber\":1}}]}\0";
+	                          "\"expire\"},\"selection\":{\"tagStatus\":\"any\","
+	                          "\"countType\":\"imageCountMoreThan\",\"countNumber\":1}}]}\0";
 	static const char esc_nul[] =
-		"{\"rules\":[{\"rulePriority\":1,\"description\":\"a\\u0000b\"}]}";
+	    "{\"rules\":[{\"rulePriority\":1,\"description\":\"a\\u0000b\"}]}";
 	static const char bad_utf8[] =
-		"{\"rules\":[{\"rulePriority\":1,\"description\":\"\xff\"}]}";
+	    "{\"rules\":[{\"rulePriority\":1,\"description\":\"\xff\"}]}";
 
 	(void)state;
 	expect_lc_rejected_raw(nul, sizeof(nul) - 1);
@@ -1043,10 +1067,10 @@ static void expect_iam_at(bool registry, const char *policy, bool ok, int line)
 
 	err_clear(&err);
 	rc = registry ? iam_registry_policy_validate(text, strlen(text), &err)
-		      : iam_repo_policy_validate(text, strlen(text), &err);
+	              : iam_repo_policy_validate(text, strlen(text), &err);
 	if ((rc == BERR_OK) != ok)
 		print_error("line %d: %s policy %s: got %s\n", line,
-			    registry ? "registry" : "repository", text, err.msg);
+		            registry ? "registry" : "repository", text, err.msg);
 	if (ok) {
 		assert_int_equal(rc, BERR_OK);
 	} else {
@@ -1068,24 +1092,24 @@ static void test_repo_policy_accept(void **state)
 	(void)state;
 	/* moto's test policy */
 	repo_ok("{'Version':'2012-10-17','Statement':[{'Sid':'root','Effect':'Allow',"
-		"'Principal':{'AWS':'arn:aws:iam::123456789012:root'},"
-		"'Action':['ecr:DescribeImages']}]}");
+	        "'Principal':{'AWS':'arn:aws:iam::123456789012:root'},"
+	        "'Action':['ecr:DescribeImages']}]}");
 	repo_ok("{'Version':'2008-10-17','Statement':[{'Effect':'Deny','Principal':'*',"
-		"'Action':'ecr:*'}]}");
+	        "'Action':'ecr:*'}]}");
 	repo_ok("{'Statement':[{'Effect':'Allow','Principal':'*','Action':'*'}]}");
 	repo_ok("{'Version':'2012-10-17','Id':'x','Statement':{'Effect':'Allow','Principal':'*',"
-		"'Action':'ecr:BatchGetImage'}}");
+	        "'Action':'ecr:BatchGetImage'}}");
 	/* duplicate Sids */
 	repo_ok("{'Version':'2012-10-17','Statement':[{'Sid':'a','Effect':'Allow'," PRINC
-		",'Action':'ecr:GetDownloadUrlForLayer'},{'Sid':'a','Effect':'Allow'," PRINC
-		",'Action':'ecr:BatchGetImage'}]}");
+	        ",'Action':'ecr:GetDownloadUrlForLayer'},{'Sid':'a','Effect':'Allow'," PRINC
+	        ",'Action':'ecr:BatchGetImage'}]}");
 	repo_ok(STMT("'Effect':'Allow','Principal':{'Service':['codebuild.amazonaws.com'],"
-		     "'AWS':['arn:aws:iam::111111111111:root','222222222222']},"
-		     "'NotAction':['ecr:DeleteRepository'],'Resource':'*',"
-		     "'Condition':{'StringEquals':{'aws:SourceAccount':'123456789012'},"
-		     "'Bool':{'aws:SecureTransport':false},'NumericLessThan':{'k':[1,2]}}"));
+	             "'AWS':['arn:aws:iam::111111111111:root','222222222222']},"
+	             "'NotAction':['ecr:DeleteRepository'],'Resource':'*',"
+	             "'Condition':{'StringEquals':{'aws:SourceAccount':'123456789012'},"
+	             "'Bool':{'aws:SecureTransport':false},'NumericLessThan':{'k':[1,2]}}"));
 	repo_ok(STMT("'Effect':'Allow','NotPrincipal':{'AWS':'arn:aws:iam::1:root'},"
-		     "'Action':'ecr:Get*','NotResource':['arn:aws:ecr:us-east-1:1:repository/x']"));
+	             "'Action':'ecr:Get*','NotResource':['arn:aws:ecr:us-east-1:1:repository/x']"));
 }
 
 static void test_repo_policy_reject(void **state)
@@ -1102,15 +1126,15 @@ static void test_repo_policy_reject(void **state)
 	repo_bad("{'Version':'2012-10-17','Statement':'x'}");
 	repo_bad("{'Version':'2012-10-17','Statement':[5]}");
 	repo_bad("{'Version':'2012-10-17','Extra':1,'Statement':[{'Effect':'Allow','Principal':"
-		 "'*','Action':'ecr:*'}]}");
+	         "'*','Action':'ecr:*'}]}");
 	repo_bad("{'Version':'2010-01-01','Statement':[{'Effect':'Allow','Principal':'*',"
-		 "'Action':'ecr:*'}]}");
+	         "'Action':'ecr:*'}]}");
 	repo_bad("{'Version':2012,'Statement':[{'Effect':'Allow','Principal':'*','Action':'*'}]}");
 	repo_bad("{'Id':5,'Statement':[{'Effect':'Allow','Principal':'*','Action':'*'}]}");
-	repo_bad(STMT("'Principal':'*','Action':'ecr:*'"));                    /* no Effect */
-	repo_bad(STMT("'Effect':'allow','Principal':'*','Action':'ecr:*'"));   /* case */
+	repo_bad(STMT("'Principal':'*','Action':'ecr:*'"));                  /* no Effect */
+	repo_bad(STMT("'Effect':'allow','Principal':'*','Action':'ecr:*'")); /* case */
 	repo_bad(STMT("'Effect':'Maybe','Principal':'*','Action':'ecr:*'"));
-	repo_bad(STMT("'Effect':'Allow','Principal':'*'"));                    /* no Action */
+	repo_bad(STMT("'Effect':'Allow','Principal':'*'")); /* no Action */
 	repo_bad(STMT("'Effect':'Allow','Principal':'*','Action':[]"));
 	repo_bad(STMT("'Effect':'Allow','Principal':'*','Action':''"));
 	repo_bad(STMT("'Effect':'Allow','Principal':'*','Action':5"));
@@ -1122,7 +1146,7 @@ static void test_repo_policy_reject(void **state)
 	repo_bad(STMT("'Effect':'Allow','Principal':'*','Action':'ecr:'"));
 	repo_bad(STMT("'Effect':'Allow','Principal':'*','Action':':x'"));
 	repo_bad(STMT("'Effect':'Allow','Principal':'*','Action':'ecr:*','Unknown':1"));
-	repo_bad(STMT("'Effect':'Allow','Action':'ecr:*'"));                   /* no Principal */
+	repo_bad(STMT("'Effect':'Allow','Action':'ecr:*'")); /* no Principal */
 	repo_bad(STMT("'Effect':'Allow','Principal':'someone','Action':'ecr:*'"));
 	repo_bad(STMT("'Effect':'Allow','Principal':{},'Action':'ecr:*'"));
 	repo_bad(STMT("'Effect':'Allow','Principal':{'User':'x'},'Action':'ecr:*'"));
@@ -1131,18 +1155,18 @@ static void test_repo_policy_reject(void **state)
 	repo_bad(STMT("'Effect':'Allow','Principal':'*','Action':'ecr:*','Resource':'repo'"));
 	repo_bad(STMT("'Effect':'Allow','Principal':'*','Action':'ecr:*','Resource':[]"));
 	repo_bad(STMT("'Effect':'Allow','Principal':'*','Action':'ecr:*','Resource':'*',"
-		      "'NotResource':'*'"));
+	              "'NotResource':'*'"));
 	repo_bad(STMT("'Effect':'Allow','Principal':'*','Action':'ecr:*','Condition':'x'"));
 	repo_bad(STMT("'Effect':'Allow','Principal':'*','Action':'ecr:*','Condition':{'A':[]}"));
 	repo_bad(STMT("'Effect':'Allow','Principal':'*','Action':'ecr:*',"
-		      "'Condition':{'StringEquals':{'k':{'x':1}}}"));
+	              "'Condition':{'StringEquals':{'k':{'x':1}}}"));
 	repo_bad(STMT("'Sid':5,'Effect':'Allow','Principal':'*','Action':'ecr:*'"));
 	assert_int_equal(iam_repo_policy_validate(NULL, 0, NULL), BERR_PARAM_INVALID);
 }
 
 #define REG_STMT(action)                                                                           \
-	"{'Version':'2012-10-17','Statement':[{'Effect':'Allow','Principal':{'AWS':["             \
-	"'arn:aws:iam::111111111111:root','222222222222']},'Action':" action ","                  \
+	"{'Version':'2012-10-17','Statement':[{'Effect':'Allow','Principal':{'AWS':["              \
+	"'arn:aws:iam::111111111111:root','222222222222']},'Action':" action ","                   \
 	"'Resource':'*'}]}"
 
 static void test_registry_policy(void **state)
@@ -1158,27 +1182,27 @@ static void test_registry_policy(void **state)
 	       "'Resource':['arn:aws:ecr:us-east-1:123456789012:repository/*']}}");
 	/* moto's rejected case */
 	reg_bad(REG_STMT("['ecr:CreateRepository','ecr:ReplicateImage',"
-			 "'ecr:DescribeRepositories']"));
+	                 "'ecr:DescribeRepositories']"));
 	reg_bad(REG_STMT("'ecr:*'"));
 	reg_bad(REG_STMT("'*'"));
 	reg_bad(REG_STMT("[]"));
 	reg_bad(REG_STMT("null"));
 	reg_bad("{'Version':'2012-10-17','Statement':[{'Effect':'Allow','Principal':'*',"
-		"'Action':'ecr:CreateRepository'}]}"); /* no Resource */
+	        "'Action':'ecr:CreateRepository'}]}"); /* no Resource */
 	reg_bad("{'Version':'2012-10-17','Statement':[{'Effect':'Allow',"
-		"'Action':'ecr:CreateRepository','Resource':'*'}]}"); /* no Principal */
+	        "'Action':'ecr:CreateRepository','Resource':'*'}]}"); /* no Principal */
 	reg_bad("{'Version':'2012-10-17','Statement':[{'Principal':'*',"
-		"'Action':'ecr:CreateRepository','Resource':'*'}]}"); /* no Effect */
+	        "'Action':'ecr:CreateRepository','Resource':'*'}]}"); /* no Effect */
 	reg_bad("{'Statement':[{'Effect':'Allow','Principal':'*',"
-		"'Action':'ecr:CreateRepository','Resource':'*'}]}"); /* no Version */
+	        "'Action':'ecr:CreateRepository','Resource':'*'}]}"); /* no Version */
 	reg_bad("{'Version':'2008-10-17','Statement':[{'Effect':'Allow','Principal':'*',"
-		"'Action':'ecr:CreateRepository','Resource':'*'}]}");
+	        "'Action':'ecr:CreateRepository','Resource':'*'}]}");
 	reg_bad("{'Version':'2012-10-17','Statement':[{'Effect':'Allow','Principal':'*',"
-		"'NotAction':'ecr:CreateRepository','Resource':'*'}]}");
+	        "'NotAction':'ecr:CreateRepository','Resource':'*'}]}");
 	reg_bad("{'Version':'2012-10-17','Statement':[{'Effect':'Allow','Principal':'*',"
-		"'Action':'ecr:CreateRepository','NotResource':'*'}]}");
+	        "'Action':'ecr:CreateRepository','NotResource':'*'}]}");
 	reg_bad("{'Version':'2012-10-17','Statement':[{'Effect':'Allow','NotPrincipal':'*',"
-		"'Action':'ecr:CreateRepository','Resource':'*'}]}");
+	        "'Action':'ecr:CreateRepository','Resource':'*'}]}");
 	reg_bad("{'Version':'2012-10-17','Statement':[]}");
 	reg_bad("{'Version':'2012-10-17'}");
 	reg_bad("nope");
@@ -1188,39 +1212,39 @@ static void test_registry_policy(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_row_not_json),
-		cmocka_unit_test(test_row_rules_missing),
-		cmocka_unit_test(test_row_rule_not_object),
-		cmocka_unit_test(test_row_rule_missing_members),
-		cmocka_unit_test(test_row_rule_unknown_member),
-		cmocka_unit_test(test_row_action),
-		cmocka_unit_test(test_row_selection_missing),
-		cmocka_unit_test(test_row_selection_unknown),
-		cmocka_unit_test(test_row_tag_status),
-		cmocka_unit_test(test_row_one_of),
-		cmocka_unit_test(test_row_count_unit),
-		cmocka_unit_test(test_row_count_number),
-		cmocka_unit_test(test_unlisted_members),
-		cmocka_unit_test(test_check_order),
-		cmocka_unit_test(test_sem_unique_priority),
-		cmocka_unit_test(test_sem_any_last),
-		cmocka_unit_test(test_sem_lists),
-		cmocka_unit_test(test_sem_wildcards),
-		cmocka_unit_test(test_sem_untagged_and_prefixes),
-		cmocka_unit_test(test_sem_combinations),
-		cmocka_unit_test(test_sem_rule_count),
-		cmocka_unit_test(test_moto_validate_policy),
-		cmocka_unit_test(test_seed_policy),
-		cmocka_unit_test(test_worked_examples),
-		cmocka_unit_test(test_sorted_and_out_null),
-		cmocka_unit_test(test_hostile_nesting),
-		cmocka_unit_test(test_hostile_numbers),
-		cmocka_unit_test(test_hostile_wrong_types),
-		cmocka_unit_test(test_hostile_long_values),
-		cmocka_unit_test(test_hostile_bytes),
-		cmocka_unit_test(test_repo_policy_accept),
-		cmocka_unit_test(test_repo_policy_reject),
-		cmocka_unit_test(test_registry_policy),
+	    cmocka_unit_test(test_row_not_json),
+	    cmocka_unit_test(test_row_rules_missing),
+	    cmocka_unit_test(test_row_rule_not_object),
+	    cmocka_unit_test(test_row_rule_missing_members),
+	    cmocka_unit_test(test_row_rule_unknown_member),
+	    cmocka_unit_test(test_row_action),
+	    cmocka_unit_test(test_row_selection_missing),
+	    cmocka_unit_test(test_row_selection_unknown),
+	    cmocka_unit_test(test_row_tag_status),
+	    cmocka_unit_test(test_row_one_of),
+	    cmocka_unit_test(test_row_count_unit),
+	    cmocka_unit_test(test_row_count_number),
+	    cmocka_unit_test(test_unlisted_members),
+	    cmocka_unit_test(test_check_order),
+	    cmocka_unit_test(test_sem_unique_priority),
+	    cmocka_unit_test(test_sem_any_last),
+	    cmocka_unit_test(test_sem_lists),
+	    cmocka_unit_test(test_sem_wildcards),
+	    cmocka_unit_test(test_sem_untagged_and_prefixes),
+	    cmocka_unit_test(test_sem_combinations),
+	    cmocka_unit_test(test_sem_rule_count),
+	    cmocka_unit_test(test_moto_validate_policy),
+	    cmocka_unit_test(test_seed_policy),
+	    cmocka_unit_test(test_worked_examples),
+	    cmocka_unit_test(test_sorted_and_out_null),
+	    cmocka_unit_test(test_hostile_nesting),
+	    cmocka_unit_test(test_hostile_numbers),
+	    cmocka_unit_test(test_hostile_wrong_types),
+	    cmocka_unit_test(test_hostile_long_values),
+	    cmocka_unit_test(test_hostile_bytes),
+	    cmocka_unit_test(test_repo_policy_accept),
+	    cmocka_unit_test(test_repo_policy_reject),
+	    cmocka_unit_test(test_registry_policy),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -24,7 +24,7 @@ static const unsigned char other_key[32] = "0123456789abcdef0123456789abcdeF";
 
 static const char msg_invalid[] = "Your authorization token is invalid.";
 static const char msg_expired[] =
-	"Your authorization token has expired. Reauthenticate and try again.";
+    "Your authorization token has expired. Reauthenticate and try again.";
 
 /* New token for an arbitrary payload, signed with k. */
 static char *sign_payload(const unsigned char *k, size_t klen, const char *payload)
@@ -88,8 +88,7 @@ static void test_round_trip(void **state)
 	long long exp = 0;
 	int used = 0;
 	assert_int_equal(
-		sscanf(payload, "v1|123456789012|eu-west-1|%lld|%16[0-9a-f]%n", &exp, nonce, &used),
-		2);
+	    sscanf(payload, "v1|123456789012|eu-west-1|%lld|%16[0-9a-f]%n", &exp, nonce, &used), 2);
 	assert_int_equal(exp, NOW + 43200);
 	assert_int_equal((size_t)used, plen);
 	free(payload);
@@ -102,11 +101,11 @@ static void test_regions_and_accounts(void **state)
 {
 	(void)state;
 	static const char *const regions[] = {
-		"us-east-1",
-		"a",
-		"cn-northwest-1",
-		"us-gov-west-1",
-		"abcdefghijklmnopqrstuvwxyz0123456789-abcdefghijklmnopqrstuvwxyz", /* 63 */
+	    "us-east-1",
+	    "a",
+	    "cn-northwest-1",
+	    "us-gov-west-1",
+	    "abcdefghijklmnopqrstuvwxyz0123456789-abcdefghijklmnopqrstuvwxyz", /* 63 */
 	};
 	for (size_t i = 0; i < ARRAY_LEN(regions); i++) {
 		struct token_claims in = {"000000000000", "", NOW + 1};
@@ -236,30 +235,30 @@ static void test_signed_but_malformed(void **state)
 {
 	(void)state;
 	static const char *const bad[] = {
-		"",
-		"v1",
-		"v2|123456789012|us-east-1|1709288490|0123456789abcdef",
-		"V1|123456789012|us-east-1|1709288490|0123456789abcdef",
-		"v1|12345678901|us-east-1|1709288490|0123456789abcdef",
-		"v1|1234567890123|us-east-1|1709288490|0123456789abcdef",
-		"v1|12345678901a|us-east-1|1709288490|0123456789abcdef",
-		"v1|123456789012|US-EAST-1|1709288490|0123456789abcdef",
-		"v1|123456789012|us_east_1|1709288490|0123456789abcdef",
-		"v1|123456789012||1709288490|0123456789abcdef",
-		("v1|123456789012|abcdefghijklmnopqrstuvwxyz0123456789-abcdefghijklmnopqrstuvwxyz0|"
-		 "1709288490|0123456789abcdef"),
-		"v1|123456789012|us-east-1||0123456789abcdef",
-		"v1|123456789012|us-east-1|-1|0123456789abcdef",
-		"v1|123456789012|us-east-1|+1709288490|0123456789abcdef",
-		"v1|123456789012|us-east-1|1709288490 |0123456789abcdef",
-		"v1|123456789012|us-east-1|9999999999999999999|0123456789abcdef",
-		"v1|123456789012|us-east-1|1709288490|0123456789ABCDEF",
-		"v1|123456789012|us-east-1|1709288490|0123456789abcde",
-		"v1|123456789012|us-east-1|1709288490|0123456789abcdef0",
-		"v1|123456789012|us-east-1|1709288490",
-		"v1|123456789012|us-east-1|1709288490|0123456789abcdef|",
-		"v1|123456789012|us-east-1|1709288490|0123456789abcdef|x",
-		"|v1|123456789012|us-east-1|1709288490|0123456789abcdef",
+	    "",
+	    "v1",
+	    "v2|123456789012|us-east-1|1709288490|0123456789abcdef",
+	    "V1|123456789012|us-east-1|1709288490|0123456789abcdef",
+	    "v1|12345678901|us-east-1|1709288490|0123456789abcdef",
+	    "v1|1234567890123|us-east-1|1709288490|0123456789abcdef",
+	    "v1|12345678901a|us-east-1|1709288490|0123456789abcdef",
+	    "v1|123456789012|US-EAST-1|1709288490|0123456789abcdef",
+	    "v1|123456789012|us_east_1|1709288490|0123456789abcdef",
+	    "v1|123456789012||1709288490|0123456789abcdef",
+	    ("v1|123456789012|abcdefghijklmnopqrstuvwxyz0123456789-abcdefghijklmnopqrstuvwxyz0|"
+	     "1709288490|0123456789abcdef"),
+	    "v1|123456789012|us-east-1||0123456789abcdef",
+	    "v1|123456789012|us-east-1|-1|0123456789abcdef",
+	    "v1|123456789012|us-east-1|+1709288490|0123456789abcdef",
+	    "v1|123456789012|us-east-1|1709288490 |0123456789abcdef",
+	    "v1|123456789012|us-east-1|9999999999999999999|0123456789abcdef",
+	    "v1|123456789012|us-east-1|1709288490|0123456789ABCDEF",
+	    "v1|123456789012|us-east-1|1709288490|0123456789abcde",
+	    "v1|123456789012|us-east-1|1709288490|0123456789abcdef0",
+	    "v1|123456789012|us-east-1|1709288490",
+	    "v1|123456789012|us-east-1|1709288490|0123456789abcdef|",
+	    "v1|123456789012|us-east-1|1709288490|0123456789abcdef|x",
+	    "|v1|123456789012|us-east-1|1709288490|0123456789abcdef",
 	};
 	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
 		char *t = sign_payload(key, sizeof(key), bad[i]);
@@ -290,21 +289,21 @@ static void test_garbage(void **state)
 {
 	(void)state;
 	static const char *const bad[] = {
-		"",
-		".",
-		"..",
-		"abc",
-		"abc.",
-		".abc",
-		"a.b.c",
-		"AWS:password",
-		"QVdTOnBhc3N3b3Jk",
-		"dGVzdA==.dGVzdA==",
-		"!!!!.????",
-		"djF8.AAAA",
-		"a b.c d",
-		/* standard-base64 characters are not base64url */
-		"djF8MTIzNDU2Nzg5MDEy+/.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+	    "",
+	    ".",
+	    "..",
+	    "abc",
+	    "abc.",
+	    ".abc",
+	    "a.b.c",
+	    "AWS:password",
+	    "QVdTOnBhc3N3b3Jk",
+	    "dGVzdA==.dGVzdA==",
+	    "!!!!.????",
+	    "djF8.AAAA",
+	    "a b.c d",
+	    /* standard-base64 characters are not base64url */
+	    "djF8MTIzNDU2Nzg5MDEy+/.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
 	};
 	for (size_t i = 0; i < ARRAY_LEN(bad); i++)
 		expect_invalid(bad[i]);
@@ -322,14 +321,14 @@ static void test_garbage(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_regions_and_accounts),
-		cmocka_unit_test(test_expiry),
-		cmocka_unit_test(test_wrong_key),
-		cmocka_unit_test(test_tampered_payload),
-		cmocka_unit_test(test_tampered_signature),
-		cmocka_unit_test(test_signed_but_malformed),
-		cmocka_unit_test(test_garbage),
+	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_regions_and_accounts),
+	    cmocka_unit_test(test_expiry),
+	    cmocka_unit_test(test_wrong_key),
+	    cmocka_unit_test(test_tampered_payload),
+	    cmocka_unit_test(test_tampered_signature),
+	    cmocka_unit_test(test_signed_but_malformed),
+	    cmocka_unit_test(test_garbage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
