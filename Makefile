@@ -20,7 +20,7 @@ LDFLAGS := -pthread $(VLDFLAGS) $(EXTRA_LDFLAGS)
 SRCS := $(sort $(wildcard src/*/*.c))
 LIB_SRCS := $(filter-out src/main/%,$(SRCS))
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
-MAIN_OBJS := $(B)/src/main/main.o
+MAIN_OBJS := $(patsubst %.c,$(B)/%.o,$(sort $(wildcard src/main/*.c)))
 GEN := $(B)/gen/schema_sqlite.c
 GEN_OBJ := $(B)/gen/schema_sqlite.o
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))

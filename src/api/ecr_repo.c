@@ -597,3 +597,140 @@ out:
 	meta_repo_clear(&r);
 	return rc;
 }
+
+/* ---- lifecycle policy preview (spec §3.5) ---- */
+
+enum berr_code ecr_start_lifecycle_policy_preview(struct ecr_call *c, struct berr *err)
+{
+	const char *text = NULL;
+	struct meta_repo r = {0};
+	enum berr_code rc = ep_str(c->in, "lifecyclePolicyText", false, LC_POLICY_MIN_LEN,
+	                           LC_POLICY_MAX_LEN, &text, err);
+	if (rc != BERR_OK || (rc = ep_repo(c, &r, err)) != BERR_OK)
+		return rc;
+	/* Evaluation is fast enough to finish within the call: the stored preview is COMPLETE
+	 * at once, while the response says IN_PROGRESS as ECR's does. */
+	rc = core_lifecycle_preview(c->core, c->m, &r, text, clock_now_ms(), err);
+	if (rc == BERR_OK) {
+		echo_repo_id(c, &r);
+		json_object_set_new(c->out, "lifecyclePolicyText",
+		                    json_string(text ? text : r.lifecycle_policy));
+		json_object_set_new(c->out, "status", json_string("IN_PROGRESS"));
+	}
+	meta_repo_clear(&r);
+	return rc;
+}
+
+static const char *const preview_tag_status[] = {"TAGGED", "UNTAGGED", "ANY", NULL};
+
+/* True if preview result e is selected by the request's imageIds (NULL = all). */
+static bool preview_selected(json_t *e, json_t *ids)
+{
+	if (!ids)
+		return true;
+	const char *d = json_string_value(json_object_get(e, "d"));
+	json_t *tags = json_object_get(e, "t");
+	size_t i;
+	json_t *id;
+	json_array_foreach (ids, i, id) {
+		const char *wd = json_string_value(json_object_get(id, "imageDigest"));
+		const char *wt = json_string_value(json_object_get(id, "imageTag"));
+		bool ok = !wd || (d && strcmp(wd, d) == 0);
+		if (ok && wt) {
+			bool has = false;
+			size_t j;
+			json_t *t;
+			json_array_foreach (tags, j, t)
+				has = has || strcmp(json_string_value(t), wt) == 0;
+			ok = has;
+		}
+		if (ok && (wd || wt))
+			return true;
+	}
+	return false;
+}
+
+enum berr_code ecr_get_lifecycle_policy_preview(struct ecr_call *c, struct berr *err)
+{
+	json_t *ids = NULL, *filter = NULL;
+	const char *ts = NULL;
+	struct ep_page pg;
+	struct meta_repo r = {0};
+	char *policy = NULL, *status = NULL, *results = NULL;
+	enum berr_code rc;
+	if ((rc = ep_array(c->in, "imageIds", false, 1, 100, &ids, err)) != BERR_OK ||
+	    (rc = ep_object(c->in, "filter", false, &filter, err)) != BERR_OK ||
+	    (rc = ep_enum(filter, "tagStatus", false, preview_tag_status, &ts, err)) != BERR_OK ||
+	    (rc = ep_page(c->in, 100, 100, &pg, err)) != BERR_OK)
+		return rc;
+	if (ids && pg.given)
+		return ep_invalid(err, "nextToken", "nextToken cannot be used with imageIds");
+	if ((rc = ep_repo(c, &r, err)) != BERR_OK)
+		return rc;
+	rc = c->m->ops->preview_get(c->m, r.id, &policy, &status, &results, err);
+	if (rc == BERR_NOT_FOUND) {
+		rc = err_set(err, BERR_PREVIEW_NOT_FOUND,
+		             "Lifecycle policy preview does not exist for the repository with name "
+		             "'%s' in the registry with id '%s'",
+		             r.name, r.account);
+		goto out;
+	}
+	if (rc != BERR_OK)
+		goto out;
+	json_t *all = json_loads(results, 0, NULL);
+	json_t *page = json_array();
+	int64_t expiring = 0, transitioning = 0;
+	size_t i, shown = 0, idx = 0;
+	json_t *e;
+	bool more = false;
+	json_array_foreach (all, i, e) {
+		bool expire = strcmp(json_string_value(json_object_get(e, "a")), "EXPIRE") == 0;
+		expire ? expiring++ : transitioning++;
+		size_t nt = json_array_size(json_object_get(e, "t"));
+		if (ts && ((strcmp(ts, "TAGGED") == 0 && nt == 0) ||
+		           (strcmp(ts, "UNTAGGED") == 0 && nt > 0)))
+			continue;
+		if (!preview_selected(e, ids))
+			continue;
+		if ((int64_t)idx++ < pg.after)
+			continue; /* the token counts results already returned */
+		if ((long long)shown >= pg.limit) {
+			more = true;
+			continue;
+		}
+		json_t *res = json_pack("{s:s, s:O, s:{s:s}, s:O, s:s}", "imageDigest",
+		                        json_string_value(json_object_get(e, "d")), "imagePushedAt",
+		                        json_object_get(e, "p"), "action", "type",
+		                        expire ? "EXPIRE" : "TRANSITION", "appliedRulePriority",
+		                        json_object_get(e, "r"), "storageClass",
+		                        json_string_value(json_object_get(e, "c")));
+		json_object_set_new(res, "imagePushedAt",
+		                    ecr_time(json_integer_value(json_object_get(e, "p"))));
+		if (!expire)
+			json_object_set_new(json_object_get(res, "action"), "targetStorageClass",
+			                    json_string("ARCHIVE"));
+		if (nt)
+			json_object_set(res, "imageTags", json_object_get(e, "t"));
+		json_array_append_new(page, res);
+		shown++;
+	}
+	echo_repo_id(c, &r);
+	json_object_set_new(c->out, "lifecyclePolicyText", json_string(policy));
+	json_object_set_new(c->out, "status", json_string(status));
+	json_object_set_new(c->out, "previewResults", page);
+	json_t *summary = json_pack("{s:I}", "expiringImageTotalCount", (json_int_t)expiring);
+	if (transitioning)
+		json_object_set_new(summary, "transitioningImageTotalCounts",
+		                    json_pack("[{s:s, s:I}]", "targetStorageClass", "ARCHIVE",
+		                              "imageTotalCount", (json_int_t)transitioning));
+	json_object_set_new(c->out, "summary", summary);
+	if (more)
+		json_object_set_new(c->out, "nextToken", ep_token(pg.after + (int64_t)shown, 0));
+	json_decref(all);
+out:
+	free(policy);
+	free(status);
+	free(results);
+	meta_repo_clear(&r);
+	return rc;
+}

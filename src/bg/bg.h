@@ -8,8 +8,16 @@
 
 struct bg;
 
-/* Starts the background thread over core (borrowed; must outlive bg). */
-enum berr_code bg_start(struct core *core, struct bg **out, struct berr *err);
+struct bg_opts {
+	int64_t lifecycle_interval_ms; /* apply lifecycle policies this often; 0 = never */
+	int64_t gc_interval_ms;        /* collect garbage this often; 0 = never */
+	int64_t gc_grace_ms;           /* gc grace period (recent uploads, upload idle limit) */
+};
+
+/* Starts the background thread over core (borrowed; must outlive bg). The first lifecycle and
+ * gc passes run one interval after start. */
+enum berr_code bg_start(struct core *core, const struct bg_opts *o, struct bg **out,
+			struct berr *err);
 /* Stops the thread (finishing the task in progress) and frees bg. NULL-safe. */
 void bg_stop(struct bg *b);
 

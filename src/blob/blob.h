@@ -16,6 +16,9 @@ struct blob_store;
 /* An upload file open for appending (driver-specific). */
 struct blob_upload;
 
+/* Walk callback: name is a digest ("sha256:<hex>") or an upload id; return non-zero to stop. */
+typedef int (*blob_walk_fn)(void *ctx, const char *name, int64_t size, int64_t mtime_ms);
+
 struct blob_ops {
 	void (*close)(struct blob_store *b);
 	/* Creates an empty upload file named id (a UUID). */
@@ -45,6 +48,11 @@ struct blob_ops {
 	                       struct berr *err);
 	enum berr_code (*stat)(struct blob_store *b, const char *digest, int64_t *size,
 	                       struct berr *err);
+	/* Calls fn for every stored blob / every upload file (any order). Files whose names are
+	 * not valid digests / upload ids are skipped. */
+	enum berr_code (*walk)(struct blob_store *b, blob_walk_fn fn, void *ctx, struct berr *err);
+	enum berr_code (*upload_walk)(struct blob_store *b, blob_walk_fn fn, void *ctx,
+				      struct berr *err);
 	/* Deletes blob digest; missing is not an error. */
 	enum berr_code (*remove)(struct blob_store *b, const char *digest, struct berr *err);
 };

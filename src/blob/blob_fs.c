@@ -13,6 +13,7 @@
 #include "../base/util.h"
 #include "../oci/ref.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -245,6 +246,89 @@ static enum berr_code fs_remove(struct blob_store *b, const char *digest, struct
 	return BERR_OK;
 }
 
+/* Lists dir, calling visit(ctx, dir, entry name) for regular files. */
+static enum berr_code list_dir(const char *dir, int (*visit)(void *, const char *, const char *),
+			       void *ctx, bool *stopped, struct berr *err)
+{
+	DIR *d = opendir(dir);
+	if (!d) {
+		if (errno == ENOENT)
+			return BERR_OK;
+		return err_sys(err, BERR_IO, errno, "opendir %s: %s", dir, strerror(errno));
+	}
+	struct dirent *e;
+	while (!*stopped && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (visit(ctx, dir, e->d_name))
+			*stopped = true;
+	}
+	closedir(d);
+	return BERR_OK;
+}
+
+struct walk_ctx {
+	blob_walk_fn fn;
+	void *ctx;
+	bool stopped;
+	struct berr *err;
+	enum berr_code rc;
+};
+
+static int visit_file(struct walk_ctx *w, const char *dir, const char *file, const char *name)
+{
+	char p[PATH_MAX];
+	snprintf(p, sizeof(p), "%s/%s", dir, file);
+	struct stat sb;
+	if (lstat(p, &sb) < 0 || !S_ISREG(sb.st_mode))
+		return 0;
+	int64_t mtime = (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000;
+	return w->fn(w->ctx, name, sb.st_size, mtime);
+}
+
+static int visit_blob(void *ctx, const char *dir, const char *file)
+{
+	char digest[80];
+	snprintf(digest, sizeof(digest), "sha256:%s", file);
+	if (!ref_digest_is_supported(digest))
+		return 0;
+	return visit_file(ctx, dir, file, digest);
+}
+
+static int visit_prefix(void *ctx, const char *dir, const char *sub)
+{
+	struct walk_ctx *w = ctx;
+	char p[PATH_MAX];
+	snprintf(p, sizeof(p), "%s/%s", dir, sub);
+	if (strlen(sub) != 2)
+		return 0;
+	w->rc = list_dir(p, visit_blob, w, &w->stopped, w->err);
+	return w->rc != BERR_OK;
+}
+
+static enum berr_code fs_walk(struct blob_store *b, blob_walk_fn fn, void *ctx, struct berr *err)
+{
+	char root[PATH_MAX];
+	snprintf(root, sizeof(root), "%s/blobs/sha256", self(b)->root);
+	struct walk_ctx w = {fn, ctx, false, err, BERR_OK};
+	enum berr_code rc = list_dir(root, visit_prefix, &w, &w.stopped, err);
+	return rc != BERR_OK ? rc : w.rc;
+}
+
+static int visit_upload(void *ctx, const char *dir, const char *file)
+{
+	if (!uuid_is_valid(file))
+		return 0;
+	return visit_file(ctx, dir, file, file);
+}
+
+static enum berr_code fs_upload_walk(struct blob_store *b, blob_walk_fn fn, void *ctx,
+				     struct berr *err)
+{
+	struct walk_ctx w = {fn, ctx, false, err, BERR_OK};
+	return list_dir(self(b)->uploads, visit_upload, &w, &w.stopped, err);
+}
+
 static const struct blob_ops fs_ops = {
     .close = fs_close,
     .upload_create = fs_upload_create,
@@ -257,6 +341,8 @@ static const struct blob_ops fs_ops = {
     .upload_remove = fs_upload_remove,
     .open = fs_open,
     .stat = fs_stat,
+    .walk = fs_walk,
+    .upload_walk = fs_upload_walk,
     .remove = fs_remove,
 };
 

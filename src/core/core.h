@@ -197,6 +197,75 @@ enum berr_code core_image_delete(struct meta *m, const struct meta_repo *repo, c
 void core_pull_record(struct core *c, int64_t image_id, int64_t at_ms);
 enum berr_code core_pull_flush(struct core *c, struct meta *m, struct berr *err);
 
+/* ---- lifecycle policies (lifecycle_run.c; the evaluator is lifecycle.c) ---- */
+
+/* One image a rule acts on, as reported to callers (all borrowed for the call). */
+struct core_lc_action {
+	const char *digest;
+	char **tags; /* NULL-terminated */
+	size_t ntags;
+	int64_t pushed_at;
+	int rule_priority;
+	bool expire;   /* else transition to archive */
+	bool archived; /* current storage class */
+	bool applied;  /* the applier performed it (expire) */
+};
+typedef void (*core_lc_fn)(void *ctx, const struct meta_repo *repo, const struct core_lc_action *a);
+
+/* Evaluates policy_text (NULL: the repository's stored policy) over repo at now_ms and
+ * stores the result as the repository's preview (StartLifecyclePolicyPreview).
+ * BERR_LIFECYCLE_NOT_FOUND when there is no policy; BERR_PARAM_INVALID for a bad text. */
+enum berr_code core_lifecycle_preview(struct core *c, struct meta *m, const struct meta_repo *repo,
+                                      const char *policy_text, int64_t now_ms, struct berr *err);
+/* Evaluates the stored policy and, unless dry_run, expires the images it selects (rows of
+ * the images and their tags go in one transaction, with a history row each), then records
+ * lastEvaluatedAt. fn (may be NULL) sees each action, oldest image first. *n = actions.
+ * Safe to run on several nodes at once: the whole pass is one write transaction. */
+enum berr_code core_lifecycle_apply(struct core *c, struct meta *m, int64_t repo_id,
+                                    const struct registry_id *reg, const char *repo_name,
+                                    bool dry_run, int64_t now_ms, core_lc_fn fn, void *ctx,
+                                    int64_t *n, struct berr *err);
+/* Runs core_lifecycle_apply over every repository (of every registry) with a policy. */
+enum berr_code core_lifecycle_apply_all(struct core *c, struct meta *m, bool dry_run,
+                                        int64_t now_ms, core_lc_fn fn, void *ctx, int64_t *n,
+                                        struct berr *err);
+
+/* ---- garbage collection (gc.c) and consistency checks (fsck.c) ---- */
+
+struct core_gc_opts {
+	int64_t grace_ms; /* protects blobs linked and uploads written within this window */
+	bool dry_run;     /* count what would go, change nothing */
+	/* Optional progress report (long runs); called every few thousand candidates. */
+	void (*progress)(void *ctx, const char *msg);
+	void *ctx;
+};
+
+struct core_gc_stats {
+	int64_t blobs, bytes;               /* unreferenced blobs (rows + files) */
+	int64_t uploads;                    /* abandoned upload sessions */
+	int64_t orphan_files, orphan_bytes; /* files no row names (crash leftovers) */
+};
+
+/* One online collection pass; see the safety argument at the top of gc.c. */
+enum berr_code core_gc(struct core *c, struct meta *m, const struct core_gc_opts *o,
+                       struct core_gc_stats *st, struct berr *err);
+
+struct core_fsck_stats {
+	int64_t blobs_checked, bytes_checked;
+	int64_t corrupt;       /* blob files whose content does not match their digest */
+	int64_t missing_files; /* blob rows without a file */
+	int64_t missing_refs;  /* manifest references to blobs that have no row */
+	int64_t orphan_files;  /* blob files without a row */
+	int64_t repaired;
+};
+
+/* Checks every blob file against its digest and every manifest reference; report(ctx, line)
+ * receives one line per finding. With repair: corrupt and missing blobs lose their rows and
+ * files (so they can be pushed again), orphan files are indexed if valid or removed. */
+enum berr_code core_fsck(struct core *c, struct meta *m, bool repair,
+                         void (*report)(void *ctx, const char *line), void *ctx,
+                         struct core_fsck_stats *st, struct berr *err);
+
 /* ---- registry documents (registry policy, replication, scanning, account settings) ---- */
 
 enum berr_code core_doc_get(struct meta *m, const struct registry_id *reg, const char *name,

@@ -7,7 +7,7 @@
  * commute. A crash loses at most one interval of pull times, which ECR also records lazily. */
 #include "../base/feat.h"
 
-#include "core.h"
+#include "core_int.h"
 #include "../base/mem.h"
 
 #include <pthread.h>
@@ -27,10 +27,6 @@ static struct core_pulls *pulls_get(struct core *c)
 {
 	return c->pulls;
 }
-
-/* Constructors used by core.c (not part of the public interface). */
-struct core_pulls *core_pulls_new(void);
-void core_pulls_free(struct core_pulls *p);
 
 struct core_pulls *core_pulls_new(void)
 {

@@ -11,7 +11,7 @@
  * the blob appear by rename before the blob row and the repository link are committed. */
 #include "../base/feat.h"
 
-#include "core.h"
+#include "core_int.h"
 #include "../base/mem.h"
 #include "../base/util.h"
 
@@ -80,42 +80,16 @@ enum berr_code core_upload_start(struct core *c, struct meta *m, const struct me
 	return BERR_OK;
 }
 
-/* Per-session lock: flock(2) on locks/<id> in the data directory. flock conflicts between
- * separate open file descriptions, so it serialises threads of this process and other processes
- * (the CLI) alike. A multi-node store will need a database-level lock instead. */
+/* Per-session lock (see core_lock_acquire): held by a writer from open to close. */
 static enum berr_code upload_lock_acquire(struct core *c, const char *id, int *fd, struct berr *err)
 {
 	if (!uuid_is_valid(id))
 		return err_set(err, BERR_UPLOAD_NOT_FOUND, "upload '%s' does not exist", id);
-	char *p = xasprintf("%s/%s", c->lock_dir, id);
-	int d = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	free(p);
-	if (d < 0)
-		return err_sys(err, BERR_IO, errno, "open upload lock: %s", strerror(errno));
-	while (flock(d, LOCK_EX) < 0) {
-		if (errno != EINTR) {
-			int e = errno;
-			close(d);
-			return err_sys(err, BERR_IO, e, "lock upload: %s", strerror(e));
-		}
-	}
-	*fd = d;
-	return BERR_OK;
+	return core_lock_acquire(c, id, fd, err);
 }
 
-static void upload_lock_release(int fd)
-{
-	if (fd >= 0)
-		close(fd); /* drops the flock */
-}
-
-/* Removes the lock file of a finished session (waiters then find no row). */
-static void upload_lock_remove(struct core *c, const char *id)
-{
-	char *p = xasprintf("%s/%s", c->lock_dir, id);
-	unlink(p);
-	free(p);
-}
+#define upload_lock_release core_lock_release
+#define upload_lock_remove core_lock_remove
 
 enum berr_code core_upload_open(struct core *c, struct meta *m, const struct meta_repo *repo,
                                 const char *id, int64_t first_byte, struct core_upload_writer **out,
@@ -243,7 +217,7 @@ enum berr_code core_upload_complete(struct core *c, struct meta *m, const struct
                                     enum core_upload_rules rules, char out_digest[DIGEST_STR_LEN],
                                     struct berr *err)
 {
-	int lock_fd = -1;
+	int lock_fd = -1, blob_fd = -1;
 	struct meta_upload row = {0};
 	enum berr_code rc = upload_lock_acquire(c, id, &lock_fd, err);
 	if (rc != BERR_OK)
@@ -291,7 +265,10 @@ enum berr_code core_upload_complete(struct core *c, struct meta *m, const struct
 		if (rc != BERR_NOT_FOUND)
 			goto out;
 	}
-	/* Write order: the blob file is durable (fsync, rename, fsync dir) before its row. */
+	/* Write order: the blob file is durable (fsync, rename, fsync dir) before its row. The
+	 * blob lock keeps gc from unlinking the file between our rename and our commit. */
+	if ((rc = core_blob_lock(c, out_digest, &blob_fd, err)) != BERR_OK)
+		goto out;
 	if ((rc = c->blobs->ops->upload_commit(c->blobs, id, out_digest, err)) != BERR_OK)
 		goto out;
 	if ((rc = m->ops->txn_begin(m, err)) != BERR_OK)
@@ -305,6 +282,7 @@ enum berr_code core_upload_complete(struct core *c, struct meta *m, const struct
 	}
 	upload_lock_remove(c, id);
 out:
+	core_lock_release(blob_fd);
 	upload_lock_release(lock_fd);
 	meta_upload_clear(&row);
 	return rc;

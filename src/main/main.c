@@ -1,4 +1,5 @@
-/* main.c - the berth command line: `berth serve`, `berth --version`, `berth help`.
+/* main.c - the berth command line: `berth serve`, the maintenance commands of tools.c
+ * (gc, lifecycle, fsck), `berth --version`, `berth help`.
  * Builds the server context, owns start-up and shutdown. No global state besides the log
  * level: the context is passed down. */
 #include "../base/feat.h"
@@ -10,6 +11,7 @@
 #include "../bg/bg.h"
 #include "../core/core.h"
 #include "../http/server.h"
+#include "tools.h"
 
 #include <ctype.h>
 #include <getopt.h>
@@ -91,7 +93,11 @@ static int cmd_serve(int argc, char **argv)
 {
 	const char *listen = DEFAULT_LISTEN, *data_dir = DEFAULT_DATA_DIR;
 	const char *account = DEFAULT_ACCOUNT, *creds = NULL;
+	struct bg_opts bo = {3600000, 3600000, 3600000};
 	static const struct option opts[] = {
+	    {"lifecycle-interval", required_argument, NULL, 'L'},
+	    {"gc-interval", required_argument, NULL, 'G'},
+	    {"gc-grace", required_argument, NULL, 'g'},
 	    {"listen", required_argument, NULL, 'l'},
 	    {"data-dir", required_argument, NULL, 'd'},
 	    {"account-id", required_argument, NULL, 'a'},
@@ -116,6 +122,20 @@ static int cmd_serve(int argc, char **argv)
 		case 'c':
 			creds = optarg;
 			break;
+		case 'L':
+		case 'G':
+		case 'g': {
+			int64_t ms = duration_parse_ms(optarg);
+			if (ms < 0) {
+				fprintf(stderr, "berth: bad duration '%s' (try 30s, 10m, 1h)\n",
+				        optarg);
+				return 2;
+			}
+			*(ch == 'L'   ? &bo.lifecycle_interval_ms
+			  : ch == 'G' ? &bo.gc_interval_ms
+			              : &bo.gc_grace_ms) = ms;
+			break;
+		}
 		case 'v': {
 			int l = log_level_parse(optarg);
 			if (l < 0) {
@@ -174,7 +194,7 @@ static int cmd_serve(int argc, char **argv)
 		goto out;
 	}
 	api.core = core;
-	if (bg_start(core, &bg, &err) != BERR_OK) {
+	if (bg_start(core, &bo, &bg, &err) != BERR_OK) {
 		fprintf(stderr, "berth: %s\n", err.msg);
 		goto out;
 	}
@@ -218,6 +238,12 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "serve") == 0)
 		return cmd_serve(argc - 1, argv + 1);
+	if (strcmp(cmd, "gc") == 0)
+		return cmd_gc(argc - 1, argv + 1);
+	if (strcmp(cmd, "lifecycle") == 0)
+		return cmd_lifecycle(argc - 1, argv + 1);
+	if (strcmp(cmd, "fsck") == 0)
+		return cmd_fsck(argc - 1, argv + 1);
 	fprintf(stderr, "berth: unknown command '%s'\n", cmd);
 	usage(stderr);
 	return 2;

@@ -71,6 +71,22 @@ enum stmt_id {
 	S_REGISTRY_BLOB_LINKED,
 	S_REGISTRY_BLOB_REF,
 	S_UPLOAD_STALE,
+	S_REPO_LIST_LC,
+	S_REPO_CHILDREN,
+	S_PREVIEW_PUT,
+	S_PREVIEW_GET,
+	S_HISTORY_INSERT,
+	S_HISTORY_ALL,
+	S_HISTORY_REG,
+	S_HISTORY_REPO,
+	S_GC_CANDIDATES,
+	S_GC_CANDIDATES_AFTER,
+	S_GC_IS_GARBAGE,
+	S_BLOB_DELETE_LINKS,
+	S_BLOB_DELETE,
+	S_BLOB_LIST,
+	S_BLOB_LIST_AFTER,
+	S_REFS_MISSING,
 	S_KV_GET,
 	S_KV_PUT,
 	S_KV_DELETE,
@@ -169,6 +185,38 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_REGISTRY_BLOB_REF] = "SELECT 1 FROM image_refs f JOIN repos r ON r.id=f.repo_id "
                             "WHERE f.digest=? AND f.kind=0 AND r.account=? AND r.region=? LIMIT 1",
     [S_UPLOAD_STALE] = "SELECT id FROM uploads WHERE updated_at<? ORDER BY updated_at LIMIT ?",
+    [S_REPO_LIST_LC] = "SELECT " REPO_COLS " FROM repos WHERE id>? AND lifecycle_policy IS NOT "
+		       "NULL ORDER BY id LIMIT ?",
+    [S_REPO_CHILDREN] = "SELECT DISTINCT digest FROM image_refs WHERE repo_id=? AND kind=1",
+    [S_PREVIEW_PUT] = "INSERT INTO lifecycle_previews (repo_id, policy, status, results, "
+		      "created_at) VALUES (?,?,?,?,?) ON CONFLICT (repo_id) DO UPDATE SET "
+		      "policy=excluded.policy, status=excluded.status, results=excluded.results, "
+		      "created_at=excluded.created_at",
+    [S_PREVIEW_GET] = "SELECT policy, status, results FROM lifecycle_previews WHERE repo_id=?",
+    [S_HISTORY_INSERT] = "INSERT INTO lifecycle_history (at, account, region, repo_name, digest, "
+			 "tags, rule_priority, action, pushed_at) VALUES (?,?,?,?,?,?,?,?,?)",
+#define HISTORY_COLS                                                                               \
+	"id, at, account, region, repo_name, digest, tags, rule_priority, action, pushed_at"
+    [S_HISTORY_ALL] = "SELECT " HISTORY_COLS " FROM lifecycle_history ORDER BY id DESC LIMIT ?",
+    [S_HISTORY_REG] = "SELECT " HISTORY_COLS " FROM lifecycle_history WHERE account=? AND "
+		      "region=? ORDER BY id DESC LIMIT ?",
+    [S_HISTORY_REPO] = "SELECT " HISTORY_COLS " FROM lifecycle_history WHERE account=? AND "
+		       "region=? AND repo_name=? ORDER BY id DESC LIMIT ?",
+#define GC_GARBAGE                                                                                 \
+	"NOT EXISTS (SELECT 1 FROM image_refs f WHERE f.digest=b.digest AND f.kind=0) AND NOT "    \
+	"EXISTS (SELECT 1 FROM repo_blobs l WHERE l.digest=b.digest AND l.linked_at>=?)"
+    [S_GC_CANDIDATES] = "SELECT b.digest, b.size FROM blobs b WHERE b.created_at<? AND " GC_GARBAGE
+			" ORDER BY b.digest LIMIT ?",
+    [S_GC_CANDIDATES_AFTER] = "SELECT b.digest, b.size FROM blobs b WHERE b.created_at<? AND "
+			      GC_GARBAGE " AND b.digest>? ORDER BY b.digest LIMIT ?",
+    [S_GC_IS_GARBAGE] = "SELECT 1 FROM blobs b WHERE b.digest=? AND " GC_GARBAGE,
+    [S_BLOB_DELETE_LINKS] = "DELETE FROM repo_blobs WHERE digest=?",
+    [S_BLOB_DELETE] = "DELETE FROM blobs WHERE digest=?",
+    [S_BLOB_LIST] = "SELECT digest, size FROM blobs ORDER BY digest LIMIT ?",
+    [S_BLOB_LIST_AFTER] = "SELECT digest, size FROM blobs WHERE digest>? ORDER BY digest LIMIT ?",
+    [S_REFS_MISSING] = "SELECT r.account, r.region, r.name, i.digest, f.digest FROM image_refs f "
+		       "JOIN images i ON i.id=f.image_id JOIN repos r ON r.id=f.repo_id WHERE "
+		       "f.kind=0 AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest=f.digest)",
     [S_KV_GET] = "SELECT value FROM registry_kv WHERE account=? AND region=? AND name=?",
     [S_KV_PUT] = "INSERT INTO registry_kv (account, region, name, value) VALUES (?,?,?,?) "
                  "ON CONFLICT (account, region, name) DO UPDATE SET value=excluded.value",
@@ -1049,6 +1097,240 @@ static enum berr_code sq_kv_delete(struct meta *m, const char *account, const ch
 	return exec_done(s, q, err);
 }
 
+/* ---- lifecycle ---- */
+
+static enum berr_code sq_repo_list_lifecycle(struct meta *m, int64_t after_id, int64_t limit,
+					     meta_repo_fn fn, void *ctx, struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, S_REPO_LIST_LC, err);
+	if (!q)
+		return err->code;
+	sqlite3_bind_int64(q, 1, after_id);
+	sqlite3_bind_int64(q, 2, limit);
+	int rc;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		struct meta_repo r = {0};
+		read_repo(q, &r);
+		int stop = fn(ctx, &r);
+		meta_repo_clear(&r);
+		if (stop)
+			break;
+	}
+	enum berr_code ec = BERR_OK;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ec = db_err(s, rc, err);
+	done(q);
+	return ec;
+}
+
+static enum berr_code sq_repo_child_digests(struct meta *m, int64_t repo_id, meta_str_fn fn,
+					    void *ctx, struct berr *err)
+{
+	return str_rows(m, S_REPO_CHILDREN, repo_id, fn, ctx, err);
+}
+
+static enum berr_code sq_preview_put(struct meta *m, int64_t repo_id, const char *policy,
+				     const char *status, const char *results, int64_t at,
+				     struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, S_PREVIEW_PUT, err);
+	if (!q)
+		return err->code;
+	sqlite3_bind_int64(q, 1, repo_id);
+	bind_text(q, 2, policy);
+	bind_text(q, 3, status);
+	bind_text(q, 4, results);
+	sqlite3_bind_int64(q, 5, at);
+	return exec_done(s, q, err);
+}
+
+static enum berr_code sq_preview_get(struct meta *m, int64_t repo_id, char **policy,
+				     char **status, char **results, struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, S_PREVIEW_GET, err);
+	if (!q)
+		return err->code;
+	sqlite3_bind_int64(q, 1, repo_id);
+	int rc = sqlite3_step(q);
+	enum berr_code ec = BERR_OK;
+	if (rc == SQLITE_ROW) {
+		*policy = col_text(q, 0);
+		*status = col_text(q, 1);
+		*results = col_text(q, 2);
+	} else if (rc == SQLITE_DONE) {
+		ec = err_set(err, BERR_NOT_FOUND, "no preview");
+	} else {
+		ec = db_err(s, rc, err);
+	}
+	done(q);
+	return ec;
+}
+
+static enum berr_code sq_history_insert(struct meta *m, const struct meta_history *h,
+					struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, S_HISTORY_INSERT, err);
+	if (!q)
+		return err->code;
+	sqlite3_bind_int64(q, 1, h->at);
+	bind_text(q, 2, h->account);
+	bind_text(q, 3, h->region);
+	bind_text(q, 4, h->repo_name);
+	bind_text(q, 5, h->digest);
+	bind_text(q, 6, h->tags);
+	sqlite3_bind_int(q, 7, h->rule_priority);
+	bind_text(q, 8, h->action);
+	sqlite3_bind_int64(q, 9, h->pushed_at);
+	return exec_done(s, q, err);
+}
+
+static enum berr_code sq_history_list(struct meta *m, const char *account, const char *region,
+				      const char *repo_name, int64_t limit, meta_history_fn fn,
+				      void *ctx, struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	enum stmt_id id = !account ? S_HISTORY_ALL : repo_name ? S_HISTORY_REPO : S_HISTORY_REG;
+	sqlite3_stmt *q = st(s, id, err);
+	if (!q)
+		return err->code;
+	int i = 1;
+	if (account) {
+		bind_text(q, i++, account);
+		bind_text(q, i++, region);
+		if (repo_name)
+			bind_text(q, i++, repo_name);
+	}
+	sqlite3_bind_int64(q, i, limit);
+	int rc;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		struct meta_history h = {
+		    .id = sqlite3_column_int64(q, 0),
+		    .at = sqlite3_column_int64(q, 1),
+		    .account = (const char *)sqlite3_column_text(q, 2),
+		    .region = (const char *)sqlite3_column_text(q, 3),
+		    .repo_name = (const char *)sqlite3_column_text(q, 4),
+		    .digest = (const char *)sqlite3_column_text(q, 5),
+		    .tags = (const char *)sqlite3_column_text(q, 6),
+		    .rule_priority = sqlite3_column_int(q, 7),
+		    .action = (const char *)sqlite3_column_text(q, 8),
+		    .pushed_at = sqlite3_column_int64(q, 9),
+		};
+		if (fn(ctx, &h))
+			break;
+	}
+	enum berr_code ec = BERR_OK;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ec = db_err(s, rc, err);
+	done(q);
+	return ec;
+}
+
+/* ---- garbage collection and fsck ---- */
+
+static enum berr_code blob_rows(struct meta_sqlite *s, sqlite3_stmt *q, meta_blob_fn fn,
+				void *ctx, struct berr *err)
+{
+	int rc;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *d = (const char *)sqlite3_column_text(q, 0);
+		if (fn(ctx, d ? d : "", sqlite3_column_int64(q, 1)))
+			break;
+	}
+	enum berr_code ec = BERR_OK;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ec = db_err(s, rc, err);
+	done(q);
+	return ec;
+}
+
+static enum berr_code sq_gc_candidates(struct meta *m, int64_t created_before,
+				       int64_t linked_after, const char *after, int64_t limit,
+				       meta_blob_fn fn, void *ctx, struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, after ? S_GC_CANDIDATES_AFTER : S_GC_CANDIDATES, err);
+	if (!q)
+		return err->code;
+	int i = 1;
+	sqlite3_bind_int64(q, i++, created_before);
+	sqlite3_bind_int64(q, i++, linked_after);
+	if (after)
+		bind_text(q, i++, after);
+	sqlite3_bind_int64(q, i, limit);
+	return blob_rows(s, q, fn, ctx, err);
+}
+
+static enum berr_code sq_gc_is_garbage(struct meta *m, const char *digest, int64_t linked_after,
+				       bool *out, struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, S_GC_IS_GARBAGE, err);
+	if (!q)
+		return err->code;
+	bind_text(q, 1, digest);
+	sqlite3_bind_int64(q, 2, linked_after);
+	return exists_query(s, q, out, err);
+}
+
+static enum berr_code sq_blob_delete(struct meta *m, const char *digest, struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	enum stmt_id ids[2] = {S_BLOB_DELETE_LINKS, S_BLOB_DELETE};
+	for (int i = 0; i < 2; i++) {
+		sqlite3_stmt *q = st(s, ids[i], err);
+		if (!q)
+			return err->code;
+		bind_text(q, 1, digest);
+		enum berr_code ec = exec_done(s, q, err);
+		if (ec != BERR_OK)
+			return ec;
+	}
+	return BERR_OK;
+}
+
+static enum berr_code sq_blob_list(struct meta *m, const char *after, int64_t limit,
+				   meta_blob_fn fn, void *ctx, struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, after ? S_BLOB_LIST_AFTER : S_BLOB_LIST, err);
+	if (!q)
+		return err->code;
+	int i = 1;
+	if (after)
+		bind_text(q, i++, after);
+	sqlite3_bind_int64(q, i, limit);
+	return blob_rows(s, q, fn, ctx, err);
+}
+
+static enum berr_code sq_refs_missing(struct meta *m, meta_badref_fn fn, void *ctx,
+				      struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, S_REFS_MISSING, err);
+	if (!q)
+		return err->code;
+	int rc;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *v[5];
+		for (int i = 0; i < 5; i++) {
+			v[i] = (const char *)sqlite3_column_text(q, i);
+			if (!v[i])
+				v[i] = "";
+		}
+		if (fn(ctx, v[0], v[1], v[2], v[3], v[4]))
+			break;
+	}
+	enum berr_code ec = BERR_OK;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ec = db_err(s, rc, err);
+	done(q);
+	return ec;
+}
+
 static const struct meta_ops sqlite_ops = {
     .close = sq_close,
     .txn_begin = sq_txn_begin,
@@ -1087,6 +1369,17 @@ static const struct meta_ops sqlite_ops = {
     .repo_blob_unlink = sq_repo_blob_unlink,
     .registry_blob_known = sq_registry_blob_known,
     .image_pulls_flush = sq_image_pulls_flush,
+    .repo_list_lifecycle = sq_repo_list_lifecycle,
+    .repo_child_digests = sq_repo_child_digests,
+    .preview_put = sq_preview_put,
+    .preview_get = sq_preview_get,
+    .history_insert = sq_history_insert,
+    .history_list = sq_history_list,
+    .gc_candidates = sq_gc_candidates,
+    .gc_is_garbage = sq_gc_is_garbage,
+    .blob_delete = sq_blob_delete,
+    .blob_list = sq_blob_list,
+    .refs_missing = sq_refs_missing,
     .kv_get = sq_kv_get,
     .kv_put = sq_kv_put,
     .kv_delete = sq_kv_delete,
