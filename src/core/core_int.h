@@ -19,4 +19,16 @@ void core_lock_remove(struct core *c, const char *name);
 /* The lock that orders a blob's appearance (upload commit) against its deletion (gc). */
 enum berr_code core_blob_lock(struct core *c, const char *digest, int *fd, struct berr *err);
 
+/* A batch of blobs read from the database (gc.c and fsck.c page through blob rows). */
+struct core_blob_batch {
+	struct {
+		char digest[DIGEST_STR_LEN];
+		int64_t size;
+	} * v; /* capacity CORE_BLOB_BATCH */
+	size_t n;
+};
+#define CORE_BLOB_BATCH 500
+/* meta_blob_fn that appends to a struct core_blob_batch. */
+int core_blob_batch_add(void *ctx, const char *digest, int64_t size);
+
 #endif

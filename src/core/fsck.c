@@ -17,7 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define BATCH 500
 #define READ_CHUNK (1 << 20)
 
 struct fsck_ctx {
@@ -94,33 +93,15 @@ static void drop_blob(struct fsck_ctx *f, const char *digest)
 	core_lock_release(lock);
 }
 
-struct cand {
-	char digest[DIGEST_STR_LEN];
-	int64_t size;
-};
-
-struct cand_list {
-	struct cand *v;
-	size_t n;
-};
-
-static int add_cand(void *ctx, const char *digest, int64_t size)
-{
-	struct cand_list *l = ctx;
-	snprintf(l->v[l->n].digest, sizeof(l->v[l->n].digest), "%s", digest);
-	l->v[l->n].size = size;
-	l->n++;
-	return 0;
-}
-
 static enum berr_code check_rows(struct fsck_ctx *f, struct berr *err)
 {
-	struct cand_list l = {xcalloc(BATCH, sizeof(struct cand)), 0};
+	struct core_blob_batch l = {xcalloc(CORE_BLOB_BATCH, sizeof(*l.v)), 0};
 	char after[DIGEST_STR_LEN] = "";
 	enum berr_code rc;
 	for (;;) {
 		l.n = 0;
-		rc = f->m->ops->blob_list(f->m, after[0] ? after : NULL, BATCH, add_cand, &l, err);
+		rc = f->m->ops->blob_list(f->m, after[0] ? after : NULL, CORE_BLOB_BATCH,
+		                          core_blob_batch_add, &l, err);
 		if (rc != BERR_OK || l.n == 0)
 			break;
 		for (size_t i = 0; i < l.n; i++) {
@@ -148,7 +129,7 @@ static enum berr_code check_rows(struct fsck_ctx *f, struct berr *err)
 				drop_blob(f, l.v[i].digest);
 		}
 		snprintf(after, sizeof(after), "%s", l.v[l.n - 1].digest);
-		if (l.n < BATCH)
+		if (l.n < CORE_BLOB_BATCH)
 			break;
 	}
 out:

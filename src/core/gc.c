@@ -32,21 +32,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define BATCH 500
-
-struct cand {
-	char digest[DIGEST_STR_LEN];
-	int64_t size;
-};
-
-struct cand_list {
-	struct cand *v;
-	size_t n;
-};
-
-static int add_cand(void *ctx, const char *digest, int64_t size)
+int core_blob_batch_add(void *ctx, const char *digest, int64_t size)
 {
-	struct cand_list *l = ctx;
+	struct core_blob_batch *l = ctx;
 	snprintf(l->v[l->n].digest, sizeof(l->v[l->n].digest), "%s", digest);
 	l->v[l->n].size = size;
 	l->n++;
@@ -63,20 +51,20 @@ static void progress(const struct core_gc_opts *o, const char *fmt, long long a,
 }
 
 /* Deletes one candidate if it is still garbage; *freed = it was. */
-static enum berr_code collect_one(struct core *c, struct meta *m, const struct cand *cd,
+static enum berr_code collect_one(struct core *c, struct meta *m, const char *digest,
                                   int64_t linked_after, bool *freed, struct berr *err)
 {
 	int lock = -1;
 	bool garbage = false;
 	*freed = false;
-	enum berr_code rc = core_blob_lock(c, cd->digest, &lock, err);
+	enum berr_code rc = core_blob_lock(c, digest, &lock, err);
 	if (rc != BERR_OK)
 		return rc;
 	if ((rc = m->ops->txn_begin(m, err)) != BERR_OK)
 		goto out;
-	if ((rc = m->ops->gc_is_garbage(m, cd->digest, linked_after, &garbage, err)) == BERR_OK &&
+	if ((rc = m->ops->gc_is_garbage(m, digest, linked_after, &garbage, err)) == BERR_OK &&
 	    garbage)
-		rc = m->ops->blob_delete(m, cd->digest, err);
+		rc = m->ops->blob_delete(m, digest, err);
 	if (rc == BERR_OK)
 		rc = m->ops->txn_commit(m, err);
 	if (rc != BERR_OK) {
@@ -84,7 +72,7 @@ static enum berr_code collect_one(struct core *c, struct meta *m, const struct c
 		goto out;
 	}
 	if (garbage) {
-		rc = c->blobs->ops->remove(c->blobs, cd->digest, err);
+		rc = c->blobs->ops->remove(c->blobs, digest, err);
 		*freed = rc == BERR_OK;
 	}
 out:
@@ -95,20 +83,20 @@ out:
 static enum berr_code collect_blobs(struct core *c, struct meta *m, const struct core_gc_opts *o,
                                     int64_t cutoff, struct core_gc_stats *st, struct berr *err)
 {
-	struct cand_list l = {xcalloc(BATCH, sizeof(struct cand)), 0};
+	struct core_blob_batch l = {xcalloc(CORE_BLOB_BATCH, sizeof(*l.v)), 0};
 	char after[DIGEST_STR_LEN] = "";
 	long long seen = 0;
 	enum berr_code rc;
 	for (;;) {
 		l.n = 0;
-		rc = m->ops->gc_candidates(m, cutoff, cutoff, after[0] ? after : NULL, BATCH,
-		                           add_cand, &l, err);
+		rc = m->ops->gc_candidates(m, cutoff, cutoff, after[0] ? after : NULL,
+		                           CORE_BLOB_BATCH, core_blob_batch_add, &l, err);
 		if (rc != BERR_OK || l.n == 0)
 			break;
 		for (size_t i = 0; i < l.n; i++) {
 			bool freed = o->dry_run;
 			if (!o->dry_run &&
-			    (rc = collect_one(c, m, &l.v[i], cutoff, &freed, err)) != BERR_OK)
+			    (rc = collect_one(c, m, l.v[i].digest, cutoff, &freed, err)) != BERR_OK)
 				goto out;
 			if (freed) {
 				st->blobs++;
@@ -122,7 +110,7 @@ static enum berr_code collect_blobs(struct core *c, struct meta *m, const struct
 		progress(o, "gc: %lld candidate blobs examined, %lld freed so far", seen,
 		         (long long)st->blobs);
 		snprintf(after, sizeof(after), "%s", l.v[l.n - 1].digest);
-		if (l.n < BATCH)
+		if (l.n < CORE_BLOB_BATCH)
 			break;
 	}
 out:

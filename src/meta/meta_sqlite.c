@@ -186,37 +186,38 @@ static const char *const stmt_sql[S__COUNT] = {
                             "WHERE f.digest=? AND f.kind=0 AND r.account=? AND r.region=? LIMIT 1",
     [S_UPLOAD_STALE] = "SELECT id FROM uploads WHERE updated_at<? ORDER BY updated_at LIMIT ?",
     [S_REPO_LIST_LC] = "SELECT " REPO_COLS " FROM repos WHERE id>? AND lifecycle_policy IS NOT "
-		       "NULL ORDER BY id LIMIT ?",
+                       "NULL ORDER BY id LIMIT ?",
     [S_REPO_CHILDREN] = "SELECT DISTINCT digest FROM image_refs WHERE repo_id=? AND kind=1",
     [S_PREVIEW_PUT] = "INSERT INTO lifecycle_previews (repo_id, policy, status, results, "
-		      "created_at) VALUES (?,?,?,?,?) ON CONFLICT (repo_id) DO UPDATE SET "
-		      "policy=excluded.policy, status=excluded.status, results=excluded.results, "
-		      "created_at=excluded.created_at",
+                      "created_at) VALUES (?,?,?,?,?) ON CONFLICT (repo_id) DO UPDATE SET "
+                      "policy=excluded.policy, status=excluded.status, results=excluded.results, "
+                      "created_at=excluded.created_at",
     [S_PREVIEW_GET] = "SELECT policy, status, results FROM lifecycle_previews WHERE repo_id=?",
     [S_HISTORY_INSERT] = "INSERT INTO lifecycle_history (at, account, region, repo_name, digest, "
-			 "tags, rule_priority, action, pushed_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                         "tags, rule_priority, action, pushed_at) VALUES (?,?,?,?,?,?,?,?,?)",
 #define HISTORY_COLS                                                                               \
 	"id, at, account, region, repo_name, digest, tags, rule_priority, action, pushed_at"
     [S_HISTORY_ALL] = "SELECT " HISTORY_COLS " FROM lifecycle_history ORDER BY id DESC LIMIT ?",
     [S_HISTORY_REG] = "SELECT " HISTORY_COLS " FROM lifecycle_history WHERE account=? AND "
-		      "region=? ORDER BY id DESC LIMIT ?",
+                      "region=? ORDER BY id DESC LIMIT ?",
     [S_HISTORY_REPO] = "SELECT " HISTORY_COLS " FROM lifecycle_history WHERE account=? AND "
-		       "region=? AND repo_name=? ORDER BY id DESC LIMIT ?",
+                       "region=? AND repo_name=? ORDER BY id DESC LIMIT ?",
 #define GC_GARBAGE                                                                                 \
 	"NOT EXISTS (SELECT 1 FROM image_refs f WHERE f.digest=b.digest AND f.kind=0) AND NOT "    \
 	"EXISTS (SELECT 1 FROM repo_blobs l WHERE l.digest=b.digest AND l.linked_at>=?)"
     [S_GC_CANDIDATES] = "SELECT b.digest, b.size FROM blobs b WHERE b.created_at<? AND " GC_GARBAGE
-			" ORDER BY b.digest LIMIT ?",
-    [S_GC_CANDIDATES_AFTER] = "SELECT b.digest, b.size FROM blobs b WHERE b.created_at<? AND "
-			      GC_GARBAGE " AND b.digest>? ORDER BY b.digest LIMIT ?",
+                        " ORDER BY b.digest LIMIT ?",
+    [S_GC_CANDIDATES_AFTER] =
+        "SELECT b.digest, b.size FROM blobs b WHERE b.created_at<? AND " GC_GARBAGE
+        " AND b.digest>? ORDER BY b.digest LIMIT ?",
     [S_GC_IS_GARBAGE] = "SELECT 1 FROM blobs b WHERE b.digest=? AND " GC_GARBAGE,
     [S_BLOB_DELETE_LINKS] = "DELETE FROM repo_blobs WHERE digest=?",
     [S_BLOB_DELETE] = "DELETE FROM blobs WHERE digest=?",
     [S_BLOB_LIST] = "SELECT digest, size FROM blobs ORDER BY digest LIMIT ?",
     [S_BLOB_LIST_AFTER] = "SELECT digest, size FROM blobs WHERE digest>? ORDER BY digest LIMIT ?",
     [S_REFS_MISSING] = "SELECT r.account, r.region, r.name, i.digest, f.digest FROM image_refs f "
-		       "JOIN images i ON i.id=f.image_id JOIN repos r ON r.id=f.repo_id WHERE "
-		       "f.kind=0 AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest=f.digest)",
+                       "JOIN images i ON i.id=f.image_id JOIN repos r ON r.id=f.repo_id WHERE "
+                       "f.kind=0 AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest=f.digest)",
     [S_KV_GET] = "SELECT value FROM registry_kv WHERE account=? AND region=? AND name=?",
     [S_KV_PUT] = "INSERT INTO registry_kv (account, region, name, value) VALUES (?,?,?,?) "
                  "ON CONFLICT (account, region, name) DO UPDATE SET value=excluded.value",
@@ -331,6 +332,24 @@ static void sq_txn_rollback(struct meta *m)
 	}
 }
 
+/* Steps a bound statement, calling row(q, ctx) per row until it returns non-zero; resets the
+ * statement. The one loop every listing shares. */
+typedef int (*row_fn)(sqlite3_stmt *q, void *ctx);
+
+static enum berr_code each_row(struct meta_sqlite *s, sqlite3_stmt *q, row_fn row, void *ctx,
+                               struct berr *err)
+{
+	int rc;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+		if (row(q, ctx))
+			break;
+	enum berr_code ec = BERR_OK;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ec = db_err(s, rc, err);
+	done(q);
+	return ec;
+}
+
 /* ---- repositories ---- */
 
 static void read_repo(sqlite3_stmt *q, struct meta_repo *r)
@@ -349,6 +368,21 @@ static void read_repo(sqlite3_stmt *q, struct meta_repo *r)
 	r->policy = col_text(q, 11);
 	r->lifecycle_policy = col_text(q, 12);
 	r->lifecycle_evaluated_at = sqlite3_column_int64(q, 13);
+}
+
+struct repo_cb {
+	meta_repo_fn fn;
+	void *ctx;
+};
+
+static int repo_row(sqlite3_stmt *q, void *ctx)
+{
+	struct repo_cb *cb = ctx;
+	struct meta_repo r = {0};
+	read_repo(q, &r);
+	int stop = cb->fn(cb->ctx, &r);
+	meta_repo_clear(&r);
+	return stop;
 }
 
 static enum berr_code sq_repo_insert(struct meta *m, struct meta_repo *r, struct berr *err)
@@ -444,20 +478,8 @@ static enum berr_code sq_repo_list(struct meta *m, const char *account, const ch
 	bind_text(q, 2, region);
 	sqlite3_bind_int64(q, 3, after_id);
 	sqlite3_bind_int64(q, 4, limit);
-	enum berr_code ec = BERR_OK;
-	int rc;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		struct meta_repo r = {0};
-		read_repo(q, &r);
-		int stop = fn(ctx, &r);
-		meta_repo_clear(&r);
-		if (stop)
-			break;
-	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		ec = db_err(s, rc, err);
-	done(q);
-	return ec;
+	struct repo_cb cb = {fn, ctx};
+	return each_row(s, q, repo_row, &cb, err);
 }
 
 static enum berr_code count_query(struct meta *m, enum stmt_id id, int64_t v, int64_t *n,
@@ -504,6 +526,21 @@ static void read_image(sqlite3_stmt *q, struct meta_image *img)
 	img->pushed_at = sqlite3_column_int64(q, 8);
 	img->pulled_at = sqlite3_column_int64(q, 9);
 	img->status = col_text(q, 10);
+}
+
+struct image_cb {
+	meta_image_fn fn;
+	void *ctx;
+};
+
+static int image_row(sqlite3_stmt *q, void *ctx)
+{
+	struct image_cb *cb = ctx;
+	struct meta_image img = {0};
+	read_image(q, &img);
+	int stop = cb->fn(cb->ctx, &img);
+	meta_image_clear(&img);
+	return stop;
 }
 
 static enum berr_code image_lookup(struct meta *m, enum stmt_id id, int64_t repo_id,
@@ -621,21 +658,24 @@ static enum berr_code sq_image_list(struct meta *m, int64_t repo_id, int64_t aft
 	return ec;
 }
 
+struct str_cb {
+	meta_str_fn fn;
+	void *ctx;
+};
+
+static int str_row(sqlite3_stmt *q, void *ctx)
+{
+	struct str_cb *cb = ctx;
+	const char *t = (const char *)sqlite3_column_text(q, 0);
+	return cb->fn(cb->ctx, t ? t : "");
+}
+
 /* Steps a bound statement whose first column is text, calling fn per row. */
 static enum berr_code str_rows_run(struct meta_sqlite *s, sqlite3_stmt *q, meta_str_fn fn,
                                    void *ctx, struct berr *err)
 {
-	int rc;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		const char *t = (const char *)sqlite3_column_text(q, 0);
-		if (fn(ctx, t ? t : ""))
-			break;
-	}
-	enum berr_code ec = BERR_OK;
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		ec = db_err(s, rc, err);
-	done(q);
-	return ec;
+	struct str_cb cb = {fn, ctx};
+	return each_row(s, q, str_row, &cb, err);
 }
 
 static enum berr_code str_rows(struct meta *m, enum stmt_id id, int64_t v, meta_str_fn fn,
@@ -875,20 +915,8 @@ static enum berr_code sq_image_referrers(struct meta *m, int64_t repo_id, const 
 		return err->code;
 	sqlite3_bind_int64(q, 1, repo_id);
 	bind_text(q, 2, digest);
-	int rc;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		struct meta_image img = {0};
-		read_image(q, &img);
-		int stop = fn(ctx, &img);
-		meta_image_clear(&img);
-		if (stop)
-			break;
-	}
-	enum berr_code ec = BERR_OK;
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		ec = db_err(s, rc, err);
-	done(q);
-	return ec;
+	struct image_cb cb = {fn, ctx};
+	return each_row(s, q, image_row, &cb, err);
 }
 
 static enum berr_code sq_repo_blob_unlink(struct meta *m, int64_t repo_id, const char *digest,
@@ -1100,7 +1128,7 @@ static enum berr_code sq_kv_delete(struct meta *m, const char *account, const ch
 /* ---- lifecycle ---- */
 
 static enum berr_code sq_repo_list_lifecycle(struct meta *m, int64_t after_id, int64_t limit,
-					     meta_repo_fn fn, void *ctx, struct berr *err)
+                                             meta_repo_fn fn, void *ctx, struct berr *err)
 {
 	struct meta_sqlite *s = self(m);
 	sqlite3_stmt *q = st(s, S_REPO_LIST_LC, err);
@@ -1108,31 +1136,19 @@ static enum berr_code sq_repo_list_lifecycle(struct meta *m, int64_t after_id, i
 		return err->code;
 	sqlite3_bind_int64(q, 1, after_id);
 	sqlite3_bind_int64(q, 2, limit);
-	int rc;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		struct meta_repo r = {0};
-		read_repo(q, &r);
-		int stop = fn(ctx, &r);
-		meta_repo_clear(&r);
-		if (stop)
-			break;
-	}
-	enum berr_code ec = BERR_OK;
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		ec = db_err(s, rc, err);
-	done(q);
-	return ec;
+	struct repo_cb cb = {fn, ctx};
+	return each_row(s, q, repo_row, &cb, err);
 }
 
 static enum berr_code sq_repo_child_digests(struct meta *m, int64_t repo_id, meta_str_fn fn,
-					    void *ctx, struct berr *err)
+                                            void *ctx, struct berr *err)
 {
 	return str_rows(m, S_REPO_CHILDREN, repo_id, fn, ctx, err);
 }
 
 static enum berr_code sq_preview_put(struct meta *m, int64_t repo_id, const char *policy,
-				     const char *status, const char *results, int64_t at,
-				     struct berr *err)
+                                     const char *status, const char *results, int64_t at,
+                                     struct berr *err)
 {
 	struct meta_sqlite *s = self(m);
 	sqlite3_stmt *q = st(s, S_PREVIEW_PUT, err);
@@ -1146,8 +1162,8 @@ static enum berr_code sq_preview_put(struct meta *m, int64_t repo_id, const char
 	return exec_done(s, q, err);
 }
 
-static enum berr_code sq_preview_get(struct meta *m, int64_t repo_id, char **policy,
-				     char **status, char **results, struct berr *err)
+static enum berr_code sq_preview_get(struct meta *m, int64_t repo_id, char **policy, char **status,
+                                     char **results, struct berr *err)
 {
 	struct meta_sqlite *s = self(m);
 	sqlite3_stmt *q = st(s, S_PREVIEW_GET, err);
@@ -1170,7 +1186,7 @@ static enum berr_code sq_preview_get(struct meta *m, int64_t repo_id, char **pol
 }
 
 static enum berr_code sq_history_insert(struct meta *m, const struct meta_history *h,
-					struct berr *err)
+                                        struct berr *err)
 {
 	struct meta_sqlite *s = self(m);
 	sqlite3_stmt *q = st(s, S_HISTORY_INSERT, err);
@@ -1188,9 +1204,32 @@ static enum berr_code sq_history_insert(struct meta *m, const struct meta_histor
 	return exec_done(s, q, err);
 }
 
+struct history_cb {
+	meta_history_fn fn;
+	void *ctx;
+};
+
+static int history_row(sqlite3_stmt *q, void *ctx)
+{
+	struct history_cb *cb = ctx;
+	struct meta_history h = {
+	    .id = sqlite3_column_int64(q, 0),
+	    .at = sqlite3_column_int64(q, 1),
+	    .account = (const char *)sqlite3_column_text(q, 2),
+	    .region = (const char *)sqlite3_column_text(q, 3),
+	    .repo_name = (const char *)sqlite3_column_text(q, 4),
+	    .digest = (const char *)sqlite3_column_text(q, 5),
+	    .tags = (const char *)sqlite3_column_text(q, 6),
+	    .rule_priority = sqlite3_column_int(q, 7),
+	    .action = (const char *)sqlite3_column_text(q, 8),
+	    .pushed_at = sqlite3_column_int64(q, 9),
+	};
+	return cb->fn(cb->ctx, &h);
+}
+
 static enum berr_code sq_history_list(struct meta *m, const char *account, const char *region,
-				      const char *repo_name, int64_t limit, meta_history_fn fn,
-				      void *ctx, struct berr *err)
+                                      const char *repo_name, int64_t limit, meta_history_fn fn,
+                                      void *ctx, struct berr *err)
 {
 	struct meta_sqlite *s = self(m);
 	enum stmt_id id = !account ? S_HISTORY_ALL : repo_name ? S_HISTORY_REPO : S_HISTORY_REG;
@@ -1205,51 +1244,34 @@ static enum berr_code sq_history_list(struct meta *m, const char *account, const
 			bind_text(q, i++, repo_name);
 	}
 	sqlite3_bind_int64(q, i, limit);
-	int rc;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		struct meta_history h = {
-		    .id = sqlite3_column_int64(q, 0),
-		    .at = sqlite3_column_int64(q, 1),
-		    .account = (const char *)sqlite3_column_text(q, 2),
-		    .region = (const char *)sqlite3_column_text(q, 3),
-		    .repo_name = (const char *)sqlite3_column_text(q, 4),
-		    .digest = (const char *)sqlite3_column_text(q, 5),
-		    .tags = (const char *)sqlite3_column_text(q, 6),
-		    .rule_priority = sqlite3_column_int(q, 7),
-		    .action = (const char *)sqlite3_column_text(q, 8),
-		    .pushed_at = sqlite3_column_int64(q, 9),
-		};
-		if (fn(ctx, &h))
-			break;
-	}
-	enum berr_code ec = BERR_OK;
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		ec = db_err(s, rc, err);
-	done(q);
-	return ec;
+	struct history_cb cb = {fn, ctx};
+	return each_row(s, q, history_row, &cb, err);
 }
 
 /* ---- garbage collection and fsck ---- */
 
-static enum berr_code blob_rows(struct meta_sqlite *s, sqlite3_stmt *q, meta_blob_fn fn,
-				void *ctx, struct berr *err)
+struct blob_cb {
+	meta_blob_fn fn;
+	void *ctx;
+};
+
+static int blob_row(sqlite3_stmt *q, void *ctx)
 {
-	int rc;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		const char *d = (const char *)sqlite3_column_text(q, 0);
-		if (fn(ctx, d ? d : "", sqlite3_column_int64(q, 1)))
-			break;
-	}
-	enum berr_code ec = BERR_OK;
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		ec = db_err(s, rc, err);
-	done(q);
-	return ec;
+	struct blob_cb *cb = ctx;
+	const char *d = (const char *)sqlite3_column_text(q, 0);
+	return cb->fn(cb->ctx, d ? d : "", sqlite3_column_int64(q, 1));
 }
 
-static enum berr_code sq_gc_candidates(struct meta *m, int64_t created_before,
-				       int64_t linked_after, const char *after, int64_t limit,
-				       meta_blob_fn fn, void *ctx, struct berr *err)
+static enum berr_code blob_rows(struct meta_sqlite *s, sqlite3_stmt *q, meta_blob_fn fn, void *ctx,
+                                struct berr *err)
+{
+	struct blob_cb cb = {fn, ctx};
+	return each_row(s, q, blob_row, &cb, err);
+}
+
+static enum berr_code sq_gc_candidates(struct meta *m, int64_t created_before, int64_t linked_after,
+                                       const char *after, int64_t limit, meta_blob_fn fn, void *ctx,
+                                       struct berr *err)
 {
 	struct meta_sqlite *s = self(m);
 	sqlite3_stmt *q = st(s, after ? S_GC_CANDIDATES_AFTER : S_GC_CANDIDATES, err);
@@ -1265,7 +1287,7 @@ static enum berr_code sq_gc_candidates(struct meta *m, int64_t created_before,
 }
 
 static enum berr_code sq_gc_is_garbage(struct meta *m, const char *digest, int64_t linked_after,
-				       bool *out, struct berr *err)
+                                       bool *out, struct berr *err)
 {
 	struct meta_sqlite *s = self(m);
 	sqlite3_stmt *q = st(s, S_GC_IS_GARBAGE, err);
@@ -1293,7 +1315,7 @@ static enum berr_code sq_blob_delete(struct meta *m, const char *digest, struct 
 }
 
 static enum berr_code sq_blob_list(struct meta *m, const char *after, int64_t limit,
-				   meta_blob_fn fn, void *ctx, struct berr *err)
+                                   meta_blob_fn fn, void *ctx, struct berr *err)
 {
 	struct meta_sqlite *s = self(m);
 	sqlite3_stmt *q = st(s, after ? S_BLOB_LIST_AFTER : S_BLOB_LIST, err);
@@ -1306,29 +1328,32 @@ static enum berr_code sq_blob_list(struct meta *m, const char *after, int64_t li
 	return blob_rows(s, q, fn, ctx, err);
 }
 
+struct badref_cb {
+	meta_badref_fn fn;
+	void *ctx;
+};
+
+static int badref_row(sqlite3_stmt *q, void *ctx)
+{
+	struct badref_cb *cb = ctx;
+	const char *v[5];
+	for (int i = 0; i < 5; i++) {
+		v[i] = (const char *)sqlite3_column_text(q, i);
+		if (!v[i])
+			v[i] = "";
+	}
+	return cb->fn(cb->ctx, v[0], v[1], v[2], v[3], v[4]);
+}
+
 static enum berr_code sq_refs_missing(struct meta *m, meta_badref_fn fn, void *ctx,
-				      struct berr *err)
+                                      struct berr *err)
 {
 	struct meta_sqlite *s = self(m);
 	sqlite3_stmt *q = st(s, S_REFS_MISSING, err);
 	if (!q)
 		return err->code;
-	int rc;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		const char *v[5];
-		for (int i = 0; i < 5; i++) {
-			v[i] = (const char *)sqlite3_column_text(q, i);
-			if (!v[i])
-				v[i] = "";
-		}
-		if (fn(ctx, v[0], v[1], v[2], v[3], v[4]))
-			break;
-	}
-	enum berr_code ec = BERR_OK;
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		ec = db_err(s, rc, err);
-	done(q);
-	return ec;
+	struct badref_cb cb = {fn, ctx};
+	return each_row(s, q, badref_row, &cb, err);
 }
 
 static const struct meta_ops sqlite_ops = {
