@@ -69,11 +69,15 @@ enum berr_code core_upload_start(struct core *c, struct meta *m, const struct me
 	sha256_state_export(&h, state);
 	u.hash_state = state;
 	u.hash_state_len = sha256_state_size();
-	enum berr_code rc = c->blobs->ops->upload_create(c->blobs, u.id, err);
+	/* Row first, then file: gc treats an upload file without a row as an orphan, so the row
+	 * must exist before the file can be seen (a crash in between leaves a row whose file is
+	 * missing, which upload expiry removes). */
+	enum berr_code rc = m->ops->upload_insert(m, &u, err);
 	if (rc != BERR_OK)
 		return rc;
-	if ((rc = m->ops->upload_insert(m, &u, err)) != BERR_OK) {
-		c->blobs->ops->upload_remove(c->blobs, u.id);
+	if ((rc = c->blobs->ops->upload_create(c->blobs, u.id, err)) != BERR_OK) {
+		struct berr e;
+		m->ops->upload_delete(m, u.id, &e);
 		return rc;
 	}
 	memcpy(out_id, u.id, 37);
