@@ -182,7 +182,8 @@ enum berr_code core_blob_get(struct meta *m, const struct meta_repo *repo, const
  * registry of `to`). BERR_BLOB_UNKNOWN when it is not mountable. */
 enum berr_code core_blob_mount(struct meta *m, const struct meta_repo *to,
                                const struct meta_repo *from, const char *digest, struct berr *err);
-/* Removes the blob's link to repo. BERR_BLOB_UNKNOWN if it was not linked there. */
+/* Removes the blob's link to repo. BERR_BLOB_UNKNOWN if it is not readable there;
+ * BERR_METHOD_NOT_ALLOWED if a manifest of the repository references it. */
 enum berr_code core_blob_unlink(struct meta *m, const struct meta_repo *repo, const char *digest,
                                 struct berr *err);
 

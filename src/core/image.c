@@ -395,6 +395,13 @@ enum berr_code core_blob_unlink(struct meta *m, const struct meta_repo *repo, co
 	enum berr_code rc = core_blob_get(m, repo, digest, NULL, NULL, &referenced, err);
 	if (rc != BERR_OK)
 		return rc;
+	/* A blob that a manifest of the repository references stays readable as long as the
+	 * manifest does (spec §4.16): refuse rather than report a deletion that did nothing. */
+	if (referenced)
+		return err_set(err, BERR_METHOD_NOT_ALLOWED,
+		               "blob %s is referenced by a manifest in repository '%s'; delete the "
+		               "manifest first",
+		               digest, repo->name);
 	return m->ops->repo_blob_unlink(m, repo->id, digest, err);
 }
 

@@ -4,7 +4,9 @@
  * updates an in-memory map image id -> latest pull time under a mutex. A background task calls
  * core_pull_flush every few seconds (and the server once more at shutdown), writing all pending
  * times in one transaction; the UPDATE only moves a time forward, so flushes from several nodes
- * commute. A crash loses at most one interval of pull times, which ECR also records lazily. */
+ * commute. A crash loses at most one interval of pull times, which ECR also records lazily.
+ * Image ids can be reused after a delete; the UPDATE only applies a pull time that is not
+ * older than the image's push, so a pending time never lands on a newer image. */
 #include "../base/feat.h"
 
 #include "core_int.h"

@@ -144,8 +144,8 @@ static const char *const stmt_sql[S__COUNT] = {
         "(SELECT 1 FROM tags t WHERE t.image_id=i.id) ORDER BY i.id "
         "LIMIT ?",
     [S_IMAGE_TAGS] = "SELECT name FROM tags WHERE image_id=? ORDER BY seq",
-    [S_IMAGE_TOUCH] = "UPDATE images SET pulled_at=? WHERE id=? AND "
-                      "(pulled_at IS NULL OR pulled_at<?)",
+    [S_IMAGE_TOUCH] = "UPDATE images SET pulled_at=?1 WHERE id=?2 AND pushed_at<=?1 AND "
+                      "(pulled_at IS NULL OR pulled_at<?1)",
     [S_IMAGE_IS_CHILD] = "SELECT 1 FROM image_refs WHERE repo_id=? AND digest=? AND kind=1 "
                          "LIMIT 1",
     [S_IMAGE_CHILDREN] = "SELECT digest FROM image_refs WHERE image_id=? AND kind=1",
@@ -710,7 +710,6 @@ static enum berr_code sq_image_touch_pull(struct meta *m, int64_t image_id, int6
 		return err->code;
 	sqlite3_bind_int64(q, 1, at);
 	sqlite3_bind_int64(q, 2, image_id);
-	sqlite3_bind_int64(q, 3, at);
 	return exec_done(s, q, err);
 }
 
