@@ -17,7 +17,7 @@ struct bg_opts {
 /* Starts the background thread over core (borrowed; must outlive bg). The first lifecycle and
  * gc passes run one interval after start. */
 enum berr_code bg_start(struct core *core, const struct bg_opts *o, struct bg **out,
-			struct berr *err);
+                        struct berr *err);
 /* Stops the thread (finishing the task in progress) and frees bg. NULL-safe. */
 void bg_stop(struct bg *b);
 

@@ -52,7 +52,7 @@ struct blob_ops {
 	 * not valid digests / upload ids are skipped. */
 	enum berr_code (*walk)(struct blob_store *b, blob_walk_fn fn, void *ctx, struct berr *err);
 	enum berr_code (*upload_walk)(struct blob_store *b, blob_walk_fn fn, void *ctx,
-				      struct berr *err);
+	                              struct berr *err);
 	/* Deletes blob digest; missing is not an error. */
 	enum berr_code (*remove)(struct blob_store *b, const char *digest, struct berr *err);
 };

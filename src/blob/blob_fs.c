@@ -248,7 +248,7 @@ static enum berr_code fs_remove(struct blob_store *b, const char *digest, struct
 
 /* Lists dir, calling visit(ctx, dir, entry name) for regular files. */
 static enum berr_code list_dir(const char *dir, int (*visit)(void *, const char *, const char *),
-			       void *ctx, bool *stopped, struct berr *err)
+                               void *ctx, bool *stopped, struct berr *err)
 {
 	DIR *d = opendir(dir);
 	if (!d) {
@@ -323,7 +323,7 @@ static int visit_upload(void *ctx, const char *dir, const char *file)
 }
 
 static enum berr_code fs_upload_walk(struct blob_store *b, blob_walk_fn fn, void *ctx,
-				     struct berr *err)
+                                     struct berr *err)
 {
 	struct walk_ctx w = {fn, ctx, false, err, BERR_OK};
 	return list_dir(self(b)->uploads, visit_upload, &w, &w.stopped, err);

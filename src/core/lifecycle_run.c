@@ -111,7 +111,8 @@ static enum berr_code load_images(struct meta *m, int64_t repo_id, struct img_ro
 		free(children.v);
 		return rc;
 	}
-	qsort(children.v, children.n, sizeof(char *), cmp_str);
+	if (children.n)
+		qsort(children.v, children.n, sizeof(char *), cmp_str);
 	struct lc_image *imgs = xcalloc(l.n ? l.n : 1, sizeof(*imgs));
 	for (size_t i = 0; i < l.n; i++) {
 		struct img_row *r = &l.v[i];

@@ -94,8 +94,8 @@ typedef int (*meta_image_fn)(void *ctx, const struct meta_image *img);
 typedef int (*meta_str_fn)(void *ctx, const char *s);
 typedef int (*meta_blob_fn)(void *ctx, const char *digest, int64_t size);
 typedef int (*meta_history_fn)(void *ctx, const struct meta_history *h);
-typedef int (*meta_badref_fn)(void *ctx, const char *account, const char *region,
-			      const char *repo, const char *image, const char *blob);
+typedef int (*meta_badref_fn)(void *ctx, const char *account, const char *region, const char *repo,
+                              const char *image, const char *blob);
 
 struct meta;
 
@@ -195,40 +195,40 @@ struct meta_ops {
 	/* ---- lifecycle ---- */
 	/* Repositories of every registry that have a lifecycle policy, by id. */
 	enum berr_code (*repo_list_lifecycle)(struct meta *m, int64_t after_id, int64_t limit,
-					      meta_repo_fn fn, void *ctx, struct berr *err);
+	                                      meta_repo_fn fn, void *ctx, struct berr *err);
 	/* Digests referenced as children by the repository's lists/indexes. */
 	enum berr_code (*repo_child_digests)(struct meta *m, int64_t repo_id, meta_str_fn fn,
-					     void *ctx, struct berr *err);
+	                                     void *ctx, struct berr *err);
 	enum berr_code (*preview_put)(struct meta *m, int64_t repo_id, const char *policy,
-				      const char *status, const char *results, int64_t at,
-				      struct berr *err);
+	                              const char *status, const char *results, int64_t at,
+	                              struct berr *err);
 	/* New strings; BERR_NOT_FOUND if the repository has no preview. */
-	enum berr_code (*preview_get)(struct meta *m, int64_t repo_id, char **policy,
-				      char **status, char **results, struct berr *err);
+	enum berr_code (*preview_get)(struct meta *m, int64_t repo_id, char **policy, char **status,
+	                              char **results, struct berr *err);
 	enum berr_code (*history_insert)(struct meta *m, const struct meta_history *h,
-					 struct berr *err);
+	                                 struct berr *err);
 	/* Newest first; repo_name NULL = all repositories of the registry (account NULL = all). */
 	enum berr_code (*history_list)(struct meta *m, const char *account, const char *region,
-				       const char *repo_name, int64_t limit, meta_history_fn fn,
-				       void *ctx, struct berr *err);
+	                               const char *repo_name, int64_t limit, meta_history_fn fn,
+	                               void *ctx, struct berr *err);
 
 	/* ---- garbage collection and fsck ---- */
 	/* Blobs created before `created_before`, referenced by no manifest and linked by no
 	 * repository since `linked_after`; digest order after `after` (NULL = start). */
 	enum berr_code (*gc_candidates)(struct meta *m, int64_t created_before,
-					int64_t linked_after, const char *after, int64_t limit,
-					meta_blob_fn fn, void *ctx, struct berr *err);
+	                                int64_t linked_after, const char *after, int64_t limit,
+	                                meta_blob_fn fn, void *ctx, struct berr *err);
 	/* Re-checks one candidate (call inside a write transaction). */
 	enum berr_code (*gc_is_garbage)(struct meta *m, const char *digest, int64_t linked_after,
-					bool *out, struct berr *err);
+	                                bool *out, struct berr *err);
 	/* Deletes the blob row and every repository link to it. */
 	enum berr_code (*blob_delete)(struct meta *m, const char *digest, struct berr *err);
 	/* All blob rows in digest order after `after` (NULL = start). */
 	enum berr_code (*blob_list)(struct meta *m, const char *after, int64_t limit,
-				    meta_blob_fn fn, void *ctx, struct berr *err);
+	                            meta_blob_fn fn, void *ctx, struct berr *err);
 	/* Manifest references to blobs that have no blob row. */
 	enum berr_code (*refs_missing)(struct meta *m, meta_badref_fn fn, void *ctx,
-				       struct berr *err);
+	                               struct berr *err);
 
 	enum berr_code (*kv_get)(struct meta *m, const char *account, const char *region,
 	                         const char *name, char **value, struct berr *err);
