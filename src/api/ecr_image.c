@@ -336,13 +336,10 @@ struct image_page {
 	struct berr *err;
 };
 
-static json_t *image_detail(struct ecr_call *c, const struct meta_repo *repo,
-                            const struct meta_image *img, enum berr_code *rc, struct berr *err)
+/* The ImageDetail of img; tags (borrowed) in attachment order. */
+static json_t *image_detail(const struct meta_repo *repo, const struct meta_image *img,
+                            char *const *tags, size_t ntags)
 {
-	char **tags = NULL;
-	size_t ntags = 0;
-	if ((*rc = core_image_tags(c->m, img->id, &tags, &ntags, err)) != BERR_OK)
-		return NULL;
 	json_t *d = json_pack("{s:s, s:s, s:s, s:I, s:o, s:s, s:s}", "registryId", repo->account,
 	                      "repositoryName", repo->name, "imageDigest", img->digest,
 	                      "imageSizeInBytes", (json_int_t)img->size, "imagePushedAt",
@@ -360,7 +357,6 @@ static json_t *image_detail(struct ecr_call *c, const struct meta_repo *repo,
 		json_object_set_new(d, "lastRecordedPullTime", ecr_time(img->pulled_at));
 	if (img->subject)
 		json_object_set_new(d, "subjectManifestDigest", json_string(img->subject));
-	core_strv_free(tags);
 	return d;
 }
 
@@ -370,40 +366,29 @@ static json_t *image_detail(struct ecr_call *c, const struct meta_repo *repo,
 static int add_image(void *ctx, const struct meta_image *img)
 {
 	struct image_page *p = ctx;
-	char **tags = NULL;
-	size_t ntags = 0;
-	if (!p->describe &&
-	    (p->rc = core_image_tags(p->c->m, img->id, &tags, &ntags, p->err)) != BERR_OK)
-		return 1;
+	char *const *tags = img->tags;
+	size_t ntags = img->ntags;
 	size_t nent = p->describe || ntags == 0 ? 1 : ntags;
 	size_t start = img->id == p->pg.after + 1 ? (size_t)p->pg.skip : 0;
-	int stop = 0;
 	for (size_t j = start; j < nent; j++) {
 		if (p->n >= p->pg.limit) {
 			p->more = true;
 			p->next_after = img->id - 1;
 			p->next_skip = (int64_t)j;
-			stop = 1;
-			break;
+			return 1;
 		}
 		json_t *e;
-		if (p->describe) {
-			e = image_detail(p->c, p->repo, img, &p->rc, p->err);
-			if (!e) {
-				stop = 1;
-				break;
-			}
-		} else if (ntags) {
+		if (p->describe)
+			e = image_detail(p->repo, img, tags, ntags);
+		else if (ntags)
 			e = json_pack("{s:s, s:s}", "imageDigest", img->digest, "imageTag",
 			              tags[j]);
-		} else {
+		else
 			e = json_pack("{s:s}", "imageDigest", img->digest);
-		}
 		json_array_append_new(p->list, e);
 		p->n++;
 	}
-	core_strv_free(tags);
-	return stop;
+	return 0;
 }
 
 static enum berr_code list_page(struct ecr_call *c, const struct meta_repo *r, bool describe,
@@ -466,9 +451,12 @@ enum berr_code ecr_describe_images(struct ecr_call *c, struct berr *err)
 			break;
 		if (!json_object_get(seen, img.digest)) {
 			json_object_set_new(seen, img.digest, json_true());
-			json_t *d = image_detail(c, &r, &img, &rc, err);
-			if (d)
-				json_array_append_new(list, d);
+			char **tags = NULL;
+			size_t ntags = 0;
+			rc = core_image_tags(c->m, img.id, &tags, &ntags, err);
+			if (rc == BERR_OK)
+				json_array_append_new(list, image_detail(&r, &img, tags, ntags));
+			core_strv_free(tags);
 		}
 		meta_image_clear(&img);
 		if (rc != BERR_OK)

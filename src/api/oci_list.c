@@ -4,6 +4,7 @@
 #include "../base/feat.h"
 
 #include "oci.h"
+#include "../base/buf.h"
 #include "../base/mem.h"
 #include "../base/util.h"
 #include "../oci/manifest.h"
@@ -18,8 +19,10 @@
  * request stays bounded) and the largest n accepted. */
 #define LIST_MAX 10000
 
+/* Tag and repository lists are written straight into a buffer (not a jansson tree): a
+ * 10,000-tag list is the hot path of tags/list. */
 struct name_page {
-	json_t *list;
+	struct buf out;
 	long long n;
 	long long count;
 	char *last;
@@ -33,7 +36,9 @@ static int add_name(void *ctx, const char *s)
 		p->more = true;
 		return 1;
 	}
-	json_array_append_new(p->list, json_string(s));
+	if (p->count)
+		buf_append(&p->out, ",", 1, NULL);
+	buf_json_string(&p->out, s);
 	free(p->last);
 	p->last = xstrdup(s);
 	p->count++;
@@ -82,7 +87,11 @@ void oci_tags_list(struct oci_call *c)
 		return;
 	struct berr err;
 	err_clear(&err);
-	struct name_page p = {json_array(), n, 0, NULL, false};
+	struct name_page p = {{0}, n, 0, NULL, false};
+	buf_init(&p.out, 0);
+	buf_puts(&p.out, "{\"name\":", NULL);
+	buf_json_string(&p.out, c->name);
+	buf_puts(&p.out, ",\"tags\":[", NULL);
 	struct meta *m = meta_pool_acquire(c->core->pool);
 	struct meta_repo r = {0};
 	enum berr_code rc = oci_repo(c, m, &r, &err);
@@ -92,16 +101,18 @@ void oci_tags_list(struct oci_call *c)
 	if (rc != BERR_OK) {
 		oci_fail_err(c, &err);
 	} else {
-		json_t *body = json_pack("{s:s, s:O}", "name", c->name, "tags", p.list);
-		send_json(c, body, "application/json");
-		json_decref(body);
+		buf_puts(&p.out, "]}", NULL);
+		size_t len = 0;
+		char *body = buf_steal(&p.out, &len);
+		api_resp_body(c->resp, body, len);
+		api_resp_header(c->resp, "Content-Type", "application/json");
 		if (p.more) {
 			char *path = xasprintf("%s/tags/list", c->name);
 			link_next(c, path, n, p.last);
 			free(path);
 		}
 	}
-	json_decref(p.list);
+	buf_free(&p.out);
 	free(p.last);
 	meta_repo_clear(&r);
 }
@@ -114,7 +125,9 @@ void oci_catalog(struct oci_call *c)
 		return;
 	struct berr err;
 	err_clear(&err);
-	struct name_page p = {json_array(), n, 0, NULL, false};
+	struct name_page p = {{0}, n, 0, NULL, false};
+	buf_init(&p.out, 0);
+	buf_puts(&p.out, "{\"repositories\":[", NULL);
 	struct meta *m = meta_pool_acquire(c->core->pool);
 	enum berr_code rc = BERR_OK;
 	if (n > 0)
@@ -124,13 +137,15 @@ void oci_catalog(struct oci_call *c)
 	if (rc != BERR_OK) {
 		oci_fail_err(c, &err);
 	} else {
-		json_t *body = json_pack("{s:O}", "repositories", p.list);
-		send_json(c, body, "application/json");
-		json_decref(body);
+		buf_puts(&p.out, "]}", NULL);
+		size_t len = 0;
+		char *body = buf_steal(&p.out, &len);
+		api_resp_body(c->resp, body, len);
+		api_resp_header(c->resp, "Content-Type", "application/json");
 		if (p.more)
 			link_next(c, "_catalog", n, p.last);
 	}
-	json_decref(p.list);
+	buf_free(&p.out);
 	free(p.last);
 }
 

@@ -85,3 +85,36 @@ char *buf_steal(struct buf *b, size_t *len)
 	b->len = b->cap = 0;
 	return p;
 }
+
+void buf_json_string(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	buf_append(b, "\"", 1, NULL);
+	const char *run = s;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		buf_append(b, run, (size_t)(s - run), NULL);
+		char esc[6] = {'\\', (char)c, 0, 0, 0, 0};
+		size_t n = 2;
+		if (c == '\n')
+			esc[1] = 'n';
+		else if (c == '\t')
+			esc[1] = 't';
+		else if (c == '\r')
+			esc[1] = 'r';
+		else if (c < 0x20) {
+			esc[1] = 'u';
+			esc[2] = '0';
+			esc[3] = '0';
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			n = 6;
+		}
+		buf_append(b, esc, n, NULL);
+		run = s + 1;
+	}
+	buf_append(b, run, (size_t)(s - run), NULL);
+	buf_append(b, "\"", 1, NULL);
+}

@@ -23,6 +23,9 @@ enum berr_code buf_append(struct buf *b, const void *data, size_t n, struct berr
 enum berr_code buf_puts(struct buf *b, const char *s, struct berr *err);
 enum berr_code buf_printf(struct buf *b, struct berr *err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Appends s as a quoted JSON string (escaping '"', '\\' and control characters; s is UTF-8).
+ * For hot paths that emit large JSON documents without building a jansson tree. */
+void buf_json_string(struct buf *b, const char *s);
 /* Hands the content to the caller (who frees it) and leaves b empty. */
 char *buf_steal(struct buf *b, size_t *len);
 

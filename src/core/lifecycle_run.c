@@ -51,8 +51,11 @@ static int add_img(void *ctx, const struct meta_image *img)
 	r->img.pulled_at = img->pulled_at;
 	r->img.status = xstrdup(img->status ? img->status : "ACTIVE");
 	l->last_id = img->id;
-	if ((l->rc = core_image_tags(l->m, img->id, &r->tags, &r->ntags, l->err)) != BERR_OK)
-		return 1;
+	/* image_list attached the tags; keep a NULL-terminated copy. */
+	r->tags = xcalloc(img->ntags + 1, sizeof(char *));
+	for (size_t i = 0; i < img->ntags; i++)
+		r->tags[i] = xstrdup(img->tags[i]);
+	r->ntags = img->ntags;
 	return 0;
 }
 

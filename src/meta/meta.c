@@ -36,6 +36,11 @@ void meta_image_clear(struct meta_image *img)
 	free(img->subject);
 	free(img->manifest);
 	free(img->status);
+	if (img->tags) {
+		for (size_t i = 0; i < img->ntags; i++)
+			free(img->tags[i]);
+		free(img->tags);
+	}
 	*img = (struct meta_image){0};
 }
 

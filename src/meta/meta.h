@@ -49,6 +49,9 @@ struct meta_image {
 	int64_t pushed_at;
 	int64_t pulled_at; /* 0: never */
 	char *status;
+	/* Filled only by image_list: the tags in attachment order (NULL-terminated, new). */
+	char **tags;
+	size_t ntags;
 };
 
 enum meta_ref_kind { META_REF_BLOB = 0, META_REF_MANIFEST = 1 };
@@ -124,6 +127,7 @@ struct meta_ops {
 	enum berr_code (*image_insert)(struct meta *m, struct meta_image *img,
 	                               const struct meta_ref *refs, size_t nrefs, struct berr *err);
 	enum berr_code (*image_delete)(struct meta *m, int64_t image_id, struct berr *err);
+	/* Images in push order with their tags (img->tags), one query for the tags of a page. */
 	enum berr_code (*image_list)(struct meta *m, int64_t repo_id, int64_t after_id,
 	                             int64_t limit, enum meta_tag_filter filter, meta_image_fn fn,
 	                             void *ctx, struct berr *err);

@@ -47,6 +47,7 @@ enum stmt_id {
 	S_IMAGE_LIST_TAGGED,
 	S_IMAGE_LIST_UNTAGGED,
 	S_IMAGE_TAGS,
+	S_TAGS_RANGE,
 	S_IMAGE_TOUCH,
 	S_IMAGE_IS_CHILD,
 	S_IMAGE_CHILDREN,
@@ -143,6 +144,8 @@ static const char *const stmt_sql[S__COUNT] = {
         "SELECT " IMAGE_COLS_NOMAN " FROM images i WHERE i.repo_id=? AND i.id>? AND NOT EXISTS "
         "(SELECT 1 FROM tags t WHERE t.image_id=i.id) ORDER BY i.id "
         "LIMIT ?",
+    [S_TAGS_RANGE] = "SELECT image_id, name FROM tags WHERE image_id>? AND image_id<=? AND "
+                     "repo_id=? ORDER BY image_id, seq",
     [S_IMAGE_TAGS] = "SELECT name FROM tags WHERE image_id=? ORDER BY seq",
     [S_IMAGE_TOUCH] = "UPDATE images SET pulled_at=?1 WHERE id=?2 AND pushed_at<=?1 AND "
                       "(pulled_at IS NULL OR pulled_at<?1)",
@@ -619,6 +622,43 @@ static enum berr_code sq_image_delete(struct meta *m, int64_t image_id, struct b
 	return sq_by_id(m, S_IMAGE_DELETE, image_id, err);
 }
 
+/* Fills rows[i].tags for a page of images (ids ascending) with one range query. */
+static enum berr_code attach_tags(struct meta_sqlite *s, int64_t repo_id, struct meta_image *rows,
+                                  size_t n, struct berr *err)
+{
+	sqlite3_stmt *q = st(s, S_TAGS_RANGE, err);
+	if (!q)
+		return err->code;
+	sqlite3_bind_int64(q, 1, rows[0].id - 1);
+	sqlite3_bind_int64(q, 2, rows[n - 1].id);
+	sqlite3_bind_int64(q, 3, repo_id);
+	size_t k = 0, cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(q, 0);
+		while (k < n && rows[k].id < id) {
+			k++;
+			cap = 0;
+		}
+		if (k == n)
+			break;
+		if (rows[k].id != id)
+			continue; /* a tag of an image the filter left out */
+		struct meta_image *img = &rows[k];
+		if (img->ntags + 1 >= cap) {
+			cap = cap ? cap * 2 : 4;
+			img->tags = xrealloc(img->tags, cap * sizeof(char *));
+		}
+		img->tags[img->ntags++] = col_text(q, 1);
+		img->tags[img->ntags] = NULL;
+	}
+	enum berr_code ec = BERR_OK;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ec = db_err(s, rc, err);
+	done(q);
+	return ec;
+}
+
 static enum berr_code sq_image_list(struct meta *m, int64_t repo_id, int64_t after_id,
                                     int64_t limit, enum meta_tag_filter filter, meta_image_fn fn,
                                     void *ctx, struct berr *err)
@@ -648,6 +688,8 @@ static enum berr_code sq_image_list(struct meta *m, int64_t repo_id, int64_t aft
 	if (rc != SQLITE_DONE)
 		ec = db_err(s, rc, err);
 	done(q);
+	if (ec == BERR_OK && n)
+		ec = attach_tags(s, repo_id, rows, n, err);
 	bool stopped = ec != BERR_OK;
 	for (size_t i = 0; i < n; i++) {
 		if (!stopped && fn(ctx, &rows[i]))
