@@ -122,3 +122,5 @@ clean:
 	rm -rf build
 
 -include $(LIB_OBJS:.o=.d) $(MAIN_OBJS:.o=.d)
+
+include bench/bench.mk

@@ -8,6 +8,7 @@
 #define BERTH_ECR_H
 
 #include "api.h"
+#include "../base/buf.h"
 
 struct ecr_call {
 	struct api_server *srv;
@@ -18,6 +19,9 @@ struct ecr_call {
 	json_t *in;                /* borrowed: the request object */
 	json_t *out;               /* the response object, owned by the router */
 	json_t *err_extra;         /* optional extra error members (new reference) */
+	/* Hot paths may write the response JSON text themselves (see buf_json_string); when
+	 * raw_out.len > 0 the router sends it instead of serialising out. */
+	struct buf raw_out;
 };
 
 typedef enum berr_code (*ecr_handler_fn)(struct ecr_call *c, struct berr *err);
@@ -73,5 +77,7 @@ const char *ecr_dns_suffix(const char *region);
 json_t *ecr_repository_json(const struct meta_repo *r);
 /* Epoch milliseconds as the JSON number of seconds ECR uses. */
 json_t *ecr_time(int64_t ms);
+/* The same number written as JSON text into b. */
+void ecr_time_raw(struct buf *b, int64_t ms);
 
 #endif

@@ -360,6 +360,46 @@ static json_t *image_detail(const struct meta_repo *repo, const struct meta_imag
 	return d;
 }
 
+/* The same ImageDetail written as JSON text (DescribeImages pages: the hot path). */
+static void image_detail_raw(struct buf *b, const struct meta_repo *repo,
+                             const struct meta_image *img, char *const *tags, size_t ntags)
+{
+	buf_puts(b, "{\"registryId\":", NULL);
+	buf_json_string(b, repo->account);
+	buf_puts(b, ",\"repositoryName\":", NULL);
+	buf_json_string(b, repo->name);
+	buf_puts(b, ",\"imageDigest\":", NULL);
+	buf_json_string(b, img->digest);
+	if (ntags) {
+		buf_puts(b, ",\"imageTags\":[", NULL);
+		for (size_t i = 0; i < ntags; i++) {
+			if (i)
+				buf_append(b, ",", 1, NULL);
+			buf_json_string(b, tags[i]);
+		}
+		buf_append(b, "]", 1, NULL);
+	}
+	buf_printf(b, NULL, ",\"imageSizeInBytes\":%lld,\"imagePushedAt\":", (long long)img->size);
+	ecr_time_raw(b, img->pushed_at);
+	buf_puts(b, ",\"imageManifestMediaType\":", NULL);
+	buf_json_string(b, img->media_type);
+	if (img->artifact_type) {
+		buf_puts(b, ",\"artifactMediaType\":", NULL);
+		buf_json_string(b, img->artifact_type);
+	}
+	if (img->pulled_at) {
+		buf_puts(b, ",\"lastRecordedPullTime\":", NULL);
+		ecr_time_raw(b, img->pulled_at);
+	}
+	if (img->subject) {
+		buf_puts(b, ",\"subjectManifestDigest\":", NULL);
+		buf_json_string(b, img->subject);
+	}
+	buf_puts(b, ",\"imageStatus\":", NULL);
+	buf_json_string(b, img->status ? img->status : "ACTIVE");
+	buf_append(b, "}", 1, NULL);
+}
+
 /* Emits the entries of one image (DescribeImages: one detail; ListImages: one identifier per
  * tag, or one for an untagged image) until the page is full; a page may end inside an image's
  * tags, and the cursor then records how many of them were sent. */
@@ -377,10 +417,15 @@ static int add_image(void *ctx, const struct meta_image *img)
 			p->next_skip = (int64_t)j;
 			return 1;
 		}
+		if (p->describe) {
+			if (p->n)
+				buf_append(&p->c->raw_out, ",", 1, NULL);
+			image_detail_raw(&p->c->raw_out, p->repo, img, tags, ntags);
+			p->n++;
+			continue;
+		}
 		json_t *e;
-		if (p->describe)
-			e = image_detail(p->repo, img, tags, ntags);
-		else if (ntags)
+		if (ntags)
 			e = json_pack("{s:s, s:s}", "imageDigest", img->digest, "imageTag",
 			              tags[j]);
 		else
@@ -405,12 +450,27 @@ static enum berr_code list_page(struct ecr_call *c, const struct meta_repo *r, b
 	json_object_set_new(c->out, out_key, p.list);
 	if (none)
 		return BERR_OK;
+	/* DescribeImages writes its page as JSON text directly (no tree, no float printing). */
+	if (describe) {
+		buf_init(&c->raw_out, 0);
+		buf_puts(&c->raw_out, "{\"imageDetails\":[", NULL);
+	}
 	/* One image more than the page can hold tells whether a next page exists. */
 	rc = c->m->ops->image_list(c->m, r->id, p.pg.after, p.pg.limit + 1, tf, add_image, &p, err);
 	if (rc == BERR_OK)
 		rc = p.rc;
-	if (rc == BERR_OK && p.more)
+	if (describe) {
+		buf_append(&c->raw_out, "]", 1, NULL);
+		if (rc == BERR_OK && p.more) {
+			json_t *t = ep_token(p.next_after, p.next_skip);
+			buf_puts(&c->raw_out, ",\"nextToken\":", NULL);
+			buf_json_string(&c->raw_out, json_string_value(t));
+			json_decref(t);
+		}
+		buf_append(&c->raw_out, "}", 1, NULL);
+	} else if (rc == BERR_OK && p.more) {
 		json_object_set_new(c->out, "nextToken", ep_token(p.next_after, p.next_skip));
+	}
 	return rc;
 }
 

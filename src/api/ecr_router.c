@@ -155,7 +155,12 @@ void ecr_route(struct api_server *s, const struct api_req *req, struct api_resp 
 	rc = act->fn(&call, &err);
 	meta_pool_release(s->core->pool, call.m);
 	extra = call.err_extra;
-	if (rc == BERR_OK) {
+	if (rc == BERR_OK && call.raw_out.len) {
+		size_t len = 0;
+		char *body = buf_steal(&call.raw_out, &len);
+		api_resp_body(resp, body, len);
+		api_resp_header(resp, "Content-Type", "application/x-amz-json-1.1");
+	} else if (rc == BERR_OK) {
 		api_json_body(resp, call.out);
 		api_resp_header(resp, "Content-Type", "application/x-amz-json-1.1");
 	}
@@ -174,5 +179,6 @@ out:
 	api_resp_header(resp, "x-amzn-RequestId", req->request_id);
 	json_decref(extra);
 	json_decref(call.out);
+	buf_free(&call.raw_out);
 	json_decref(in);
 }

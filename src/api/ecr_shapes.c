@@ -60,3 +60,12 @@ json_t *ecr_repository_json(const struct meta_repo *r)
 	free(uri);
 	return o;
 }
+
+void ecr_time_raw(struct buf *b, int64_t ms)
+{
+	/* Seconds with millisecond precision, as json_real would print them but without
+	 * floating-point formatting on the hot path. */
+	if (ms < 0)
+		ms = 0;
+	buf_printf(b, NULL, "%lld.%03lld", (long long)(ms / 1000), (long long)(ms % 1000));
+}
