@@ -83,7 +83,7 @@ struct blob_upload {
 /* Start writeback every this many appended bytes, so the final fdatasync finds most of the
  * data already on its way to disk instead of waiting for all of it (sync_file_range(2) with
  * SYNC_FILE_RANGE_WRITE only queues I/O; durability still comes from fdatasync). */
-#define WRITEBACK_STEP (8 * 1024 * 1024)
+#define WRITEBACK_STEP (1024 * 1024)
 
 static enum berr_code fs_upload_open(struct blob_store *b, const char *id, int64_t offset,
                                      struct blob_upload **out, struct berr *err)
