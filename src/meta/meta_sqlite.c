@@ -153,7 +153,7 @@ static const char *const stmt_sql[S__COUNT] = {
                          "LIMIT 1",
     [S_IMAGE_CHILDREN] = "SELECT digest FROM image_refs WHERE image_id=? AND kind=1",
     [S_TAG_SET] = "INSERT INTO tags (repo_id, name, image_id, seq) VALUES (?,?,?, "
-                  "(SELECT coalesce(max(seq),0)+1 FROM tags WHERE repo_id=?1)) "
+                  "(SELECT coalesce(max(seq),0)+1 FROM tags)) "
                   "ON CONFLICT (repo_id, name) DO UPDATE SET image_id=excluded.image_id, "
                   "seq=excluded.seq",
     [S_TAG_DELETE] = "DELETE FROM tags WHERE repo_id=? AND name=?",
