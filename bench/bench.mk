@@ -1,5 +1,5 @@
 # bench/bench.mk - benchmark targets; the main Makefile includes this file.
-#   make bench          full run (about 15 minutes): berth vs Distribution and moto
+#   make bench          full run (about 9 minutes): berth vs Distribution and moto
 #   make bench-quick    same code paths, small sizes (under 2 minutes; CI smoke check)
 #   BENCH_ARGS='--only push,pull --markdown out.md' make bench   extra driver options
 # Needs the Debian packages docker-registry and (for the disk/SHA limits) openssl, and

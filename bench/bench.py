@@ -356,6 +356,7 @@ MANIFEST_TEMPLATE = manifest_json(CFG_DIGEST, LAYER_DIGEST, "@ID@")
 class Seeder:
     def __init__(self, lg):
         self.lg = lg
+        self.rates = {}  # (server name, repo) -> images/s
 
     def repo(self, srv, name):
         """A repository holding the shared config and layer blobs."""
@@ -386,6 +387,7 @@ class Seeder:
                               threads=1, dur=3000, n=n)
         check_ok(res, "seeding %d images in %s" % (n, repo), srv, need=n)
         dt = time.monotonic() - t0
+        self.rates[(srv.name, repo)] = n / dt
         log("  seeded %s: %s with %d images in %.1fs (%.0f/s)" % (srv.name, repo, n, dt, n / dt))
 
     def catalog(self, srv, n):
@@ -543,6 +545,13 @@ def machine_info():
     except OSError:
         info["os"] = platform.platform()
     info["loadavg_start"] = os.getloadavg()
+    try:
+        rev = run_cmd(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], 10).stdout.strip()
+        dirty = run_cmd(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no",
+                         "src"], 10).stdout.strip()
+        info["commit"] = rev + (" + uncommitted src/ changes" if dirty else "") if rev else "?"
+    except Exception:
+        info["commit"] = "?"
     return info
 
 
@@ -573,11 +582,12 @@ def sha256_speed(secs):
     raise BenchError("cannot parse openssl speed output: %s" % p.stdout[-500:])
 
 
-def disk_write(path, total_mib, fdatasync):
-    """Write total_mib in 1 MiB writes (random data) to a new file in path: MiB/s, counting
-    the final fdatasync if asked."""
+def disk_write(path, total_mib, fdatasync, n):
+    """Write total_mib in 1 MiB writes (random data) to a new file disk-probe-<n>.bin in
+    path: MiB/s, counting the final fdatasync if asked. The file is kept (disk_cleanup) so
+    each repetition writes into memory the page cache has not used yet, as pushes do."""
     buf = os.urandom(MiB)
-    fn = os.path.join(path, "disk-probe.bin")
+    fn = os.path.join(path, "disk-probe-%d.bin" % n)
     sync_disk()
     fd = os.open(fn, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
@@ -589,8 +599,13 @@ def disk_write(path, total_mib, fdatasync):
         dt = time.monotonic() - t0
     finally:
         os.close(fd)
-        os.unlink(fn)
     return total_mib / dt
+
+
+def disk_cleanup(path):
+    for f in os.listdir(path):
+        if f.startswith("disk-probe-"):
+            os.unlink(os.path.join(path, f))
 
 
 # --------------------------------------------------------------------------------------------
@@ -609,7 +624,12 @@ class Results:
 
     def add(self, section, name, unit, berth, peer_name, peer, target=None, check=None,
             note=""):
-        """berth/peer: medians (None = not measured). check(berth, peer, ratio) -> bool."""
+        """berth/peer: a value or the list of per-repetition values (None = not measured).
+        check(berth, peer, ratio) -> bool, on the medians."""
+        runs_b = list(berth) if isinstance(berth, list) else None
+        runs_p = list(peer) if isinstance(peer, list) else None
+        berth = med(berth) if runs_b is not None else berth
+        peer = med(peer) if runs_p is not None else peer
         ratio = berth / peer if berth is not None and peer else None
         met = None
         if check is not None and berth is not None:
@@ -619,7 +639,7 @@ class Results:
                 met = None
         self.rows.append(dict(section=section, name=name, unit=unit, berth=berth,
                               peer_name=peer_name, peer=peer, ratio=ratio, target=target or "",
-                              met=met, note=note))
+                              met=met, note=note, berth_runs=runs_b, peer_runs=runs_p))
         log("  => %s: berth %s, %s %s, ratio %s %s" % (name, fmt(berth), peer_name or "-",
                                                         fmt(peer), fmt_ratio(ratio),
                                                         "" if met is None else
@@ -640,6 +660,14 @@ def fmt(v):
     return "%.3f" % v
 
 
+def spread(runs):
+    """(max - min) / median of the repetitions, as a percentage."""
+    runs = [x for x in runs or [] if x is not None]
+    if len(runs) < 2 or not statistics.median(runs):
+        return "—"
+    return "%.0f%%" % (100.0 * (max(runs) - min(runs)) / statistics.median(runs))
+
+
 def fmt_ratio(r):
     if r is None:
         return "—"
@@ -654,24 +682,27 @@ def markdown(results, info, vers, prof_name, prof, limits):
                 info.get("kernel", "?")),
              "- load average at start: %.2f %.2f %.2f; at end: %.2f %.2f %.2f"
              % (tuple(la) + tuple(info.get("loadavg_end", (0, 0, 0)))),
-             "- servers: %s; %s; %s" % (vers.get("berth"), vers.get("distribution"),
-                                        vers.get("moto")),
+             "- servers: %s (commit %s); %s; %s" % (vers.get("berth"), info.get("commit", "?"),
+                                                    vers.get("distribution"), vers.get("moto")),
              "- medians of %d repetitions, servers alternating in each; ratio = berth / peer"
              % prof["reps"]]
     if limits:
         lines.append("- machine limits (same run): SHA-256 one core %s MiB/s (`openssl speed "
-                     "-evp sha256`, 16 KiB blocks); disk write in the data dir (%d MiB): %s "
-                     "MiB/s buffered, %s MiB/s with fdatasync"
+                     "-evp sha256`, 16 KiB blocks); disk write in the data dir (%d MiB to a new file "
+                     "per repetition): %s MiB/s buffered, %s MiB/s with fdatasync"
                      % (fmt(limits.get("sha256")), prof["disk_mib"], fmt(limits.get("disk")),
                         fmt(limits.get("disk_sync"))))
-    lines += ["", "| workload | unit | berth | peer | peer value | berth/peer | target | met |",
-              "|---|---|--:|---|--:|--:|---|:-:|"]
+    lines += ["- spread: (max - min) / median over the repetitions, berth ; peer", "",
+              "| workload | unit | berth | peer | peer value | berth/peer | target | met | spread |",
+              "|---|---|--:|---|--:|--:|---|:-:|--:|"]
     for r in results.rows:
         met = "" if r["met"] is None else ("yes" if r["met"] else "**no**")
         name = r["name"] + (" (%s)" % r["note"] if r["note"] else "")
-        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s |"
+        sp = spread(r["berth_runs"]) + (" ; " + spread(r["peer_runs"]) if r["peer_runs"] else "")
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |"
                      % (name, r["unit"], fmt(r["berth"]), r["peer_name"] or "—", fmt(r["peer"]),
-                        fmt_ratio(r["ratio"]), r["target"], met))
+                        fmt_ratio(r["ratio"]), r["target"], met,
+                        sp if r["berth_runs"] else ""))
     return "\n".join(lines) + "\n"
 
 
@@ -720,10 +751,14 @@ class Bench:
         if self.want("limits"):
             log("# machine limits")
             self.limits["sha256"] = med([sha256_speed(p["sha_secs"]) for _ in range(p["reps"])])
-            self.limits["disk"] = med([disk_write(self.work, p["disk_mib"], False)
-                                       for _ in range(p["reps"])])
-            self.limits["disk_sync"] = med([disk_write(self.work, p["disk_mib"], True)
-                                            for _ in range(p["reps"])])
+            runs = [disk_write(self.work, p["disk_mib"], False, i) for i in range(p["reps"])]
+            runs_sync = [disk_write(self.work, p["disk_mib"], True, p["reps"] + i)
+                         for i in range(p["reps"])]
+            disk_cleanup(self.work)
+            self.limits.update(disk=med(runs), disk_sync=med(runs_sync), disk_runs=runs,
+                               disk_sync_runs=runs_sync)
+            log("  disk MiB/s per repetition: buffered %s; fdatasync %s"
+                % (", ".join(fmt(x) for x in runs), ", ".join(fmt(x) for x in runs_sync)))
             log("  sha256 %.0f MiB/s; disk %.0f MiB/s buffered, %.0f MiB/s fdatasync"
                 % (self.limits["sha256"], self.limits["disk"], self.limits["disk_sync"]))
 
@@ -776,6 +811,16 @@ class Bench:
             self.run_pages(ecr_servers)
         if perf:
             self.stop_perf(perf)
+        rates = self.seed.rates
+        if ("berth", "bench/tags") in rates:
+            R.add("seed", "seeding %s tagged images into one repository (one pass; berth: "
+                  "PutImage, 2 connections; Distribution: manifest PUT, 16 connections)"
+                  % "{:,}".format(p["tags"]), "images/s", rates[("berth", "bench/tags")],
+                  "Distribution", rates.get(("Distribution", "bench/tags")))
+        if ("berth", "bench/img-big") in rates:
+            R.add("seed", "seeding %s tagged images into one repository (one pass; PutImage, "
+                  "2 connections)" % "{:,}".format(p["images_big"]), "images/s",
+                  rates[("berth", "bench/img-big")], None, None)
         if self.want("rss"):
             self.berth_hwm_reset()
             R.add("rss", "berth peak RSS (VmHWM), idle", "MB", idle_berth / 1e6, "Distribution",
@@ -827,6 +872,12 @@ class Bench:
         src = BlobSource(size)
         pulled = {}
         if self.want("push"):
+            # Warm-up, not measured: the first few hundred MiB of page cache a run fills can
+            # be several times faster than the rest (VMs back guest memory lazily), which
+            # would favour whichever server pushes first.
+            for s in v2s:
+                mibs, _ = push_run(s, "bench/blobs", src, 8, max(1, p["c8_blobs"] // 8), False)
+                log("  %-12s warm-up push (not counted) %s MiB/s" % (s.name, fmt(mibs)))
             for chunked in (False, True):
                 for conc, nblobs in ((1, p["c1_blobs"]), (8, p["c8_blobs"])):
                     per = max(1, nblobs // conc)
@@ -837,7 +888,7 @@ class Bench:
                         pulled.setdefault(s.name, digests[0])
                         return {"MiB/s": mibs}
                     out = alternate(p["reps"], v2s, fn, label)
-                    b, d = med(out["berth"]["MiB/s"]), med(out["Distribution"]["MiB/s"])
+                    b, d = out["berth"]["MiB/s"], out["Distribution"]["MiB/s"]
                     disk = self.limits.get("disk_sync")
                     R.add("push", "blob push, %s%s, concurrency %d"
                           % ("chunked" if chunked else "monolithic",
@@ -861,8 +912,8 @@ class Bench:
                     return {"MiB/s": res["bytes"] / MiB / (res["duration_us"] / 1e6)}
                 out = alternate(p["reps"], v2s, fn, "pull c%d" % conc)
                 R.add("pull", "blob pull, concurrency %d" % conc, "MiB/s",
-                      med(out["berth"]["MiB/s"]), "Distribution",
-                      med(out["Distribution"]["MiB/s"]), "≥ 1.5×",
+                      (out["berth"]["MiB/s"]), "Distribution",
+                      (out["Distribution"]["MiB/s"]), "≥ 1.5×",
                       lambda b, q, r: r is not None and r >= 1.5)
 
     # ---- manifests
@@ -879,11 +930,11 @@ class Bench:
                 return {"req/s": res["rps"], "p99 ms": res["lat_p99_us"] / 1000}
             out = alternate(p["reps"], v2s, fn, "manifest " + method)
             R.add("manifest", "manifest %s by tag, 64 connections" % method, "req/s",
-                  med(out["berth"]["req/s"]), "Distribution", med(out["Distribution"]["req/s"]),
+                  (out["berth"]["req/s"]), "Distribution", (out["Distribution"]["req/s"]),
                   "≥ 10×", lambda b, q, r: r is not None and r >= 10)
             R.add("manifest", "manifest %s by tag, 64 connections, p99 latency" % method, "ms",
-                  med(out["berth"]["p99 ms"]), "Distribution",
-                  med(out["Distribution"]["p99 ms"]), "≤ 0.1×",
+                  (out["berth"]["p99 ms"]), "Distribution",
+                  (out["Distribution"]["p99 ms"]), "≤ 0.1×",
                   lambda b, q, r: r is not None and r <= 0.1)
         self.hwm_64 = self.berth.vmhwm()
         self.hwm_64_dist = self.dist.vmhwm()
@@ -912,13 +963,13 @@ class Bench:
                 check_ok(res, what, s)
                 return {"req/s": res["rps"], "p99 ms": res["lat_p99_us"] / 1000}
             out = alternate(p["reps"], v2s, fn, what[:30])
-            R.add("lists", what + ", 8 connections", "req/s", med(out["berth"]["req/s"]),
-                  "Distribution", med(out["Distribution"]["req/s"]),
+            R.add("lists", what + ", 8 connections", "req/s", (out["berth"]["req/s"]),
+                  "Distribution", (out["Distribution"]["req/s"]),
                   "≥ %d×" % target if target else "",
                   (lambda b, q, r: r is not None and r >= target) if target else None)
             R.add("lists", what + ", 8 connections, p99 latency", "ms",
-                  med(out["berth"]["p99 ms"]), "Distribution",
-                  med(out["Distribution"]["p99 ms"]))
+                  (out["berth"]["p99 ms"]), "Distribution",
+                  (out["Distribution"]["p99 ms"]))
 
     # ---- ECR API
     def run_ecr(self, servers):
@@ -942,8 +993,8 @@ class Bench:
                 return {"ops/s": res["rps"], "p99 ms": res["lat_p99_us"] / 1000}
             out = alternate(p["reps"], servers, fn, op)
             peer = "moto" if self.moto else None
-            R.add("ecr", "ECR %s, 16 connections" % op, "ops/s", med(out["berth"]["ops/s"]),
-                  peer, med(out["moto"]["ops/s"]) if self.moto else None, "≥ 50×",
+            R.add("ecr", "ECR %s, 16 connections" % op, "ops/s", (out["berth"]["ops/s"]),
+                  peer, (out["moto"]["ops/s"]) if self.moto else None, "≥ 50×",
                   lambda b, q, r: r is not None and r >= 50, note=notes[op])
 
     # ---- DescribeImages page latency
@@ -978,23 +1029,24 @@ class Bench:
         o_big = alternate(p["reps"], [self.berth], lat("bench/img-big"), "first page, %d" % big)
         o_mid = (alternate(p["reps"], [self.berth], lat("bench/img-big", mid_token),
                            "middle page, %d" % big) if mid_token else None)
-        b_small = med(o_small["berth"]["p50 ms"])
+        b_small = (o_small["berth"]["p50 ms"])
         R.add("pages", "DescribeImages page of 100, repository of %s images, median latency"
               % "{:,}".format(small), "ms", b_small, "moto" if self.moto else None,
-              med(o_small["moto"]["p50 ms"]) if self.moto else None)
-        b_big = med(o_big["berth"]["p50 ms"])
+              (o_small["moto"]["p50 ms"]) if self.moto else None)
+        b_big = (o_big["berth"]["p50 ms"])
         R.add("pages", "DescribeImages first page, repository of %s images, median latency"
               % "{:,}".format(big), "ms", b_big, None, None,
               note="moto not seeded: its PutImage scans the repository, O(n²)")
         rows = [("first", b_big)]
         if o_mid:
-            b_mid = med(o_mid["berth"]["p50 ms"])
+            b_mid = (o_mid["berth"]["p50 ms"])
             R.add("pages", "DescribeImages middle page (image %s), %s images, median latency"
                   % ("{:,}".format(big // 2), "{:,}".format(big)), "ms", b_mid, None, None)
             rows.append(("middle", b_mid))
         for which, v in rows:
             R.add("pages", "page latency, %s images / %s images (%s page; berth)"
-                  % ("{:,}".format(big), "{:,}".format(small), which), "×", v / b_small,
+                  % ("{:,}".format(big), "{:,}".format(small), which), "×",
+                  med(v) / med(b_small),
                   None, None, "≤ 2×", lambda b, q, r: b <= 2)
 
 
@@ -1070,6 +1122,7 @@ def main(argv=None):
         else:  # keep the logs to look at, not the (possibly large) data
             for d in ("berth-data", "distribution-data"):
                 shutil.rmtree(os.path.join(work, d), ignore_errors=True)
+            disk_cleanup(work)
             log("bench: server logs kept in %s" % work)
     if rc:
         return rc
