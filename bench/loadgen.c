@@ -49,8 +49,18 @@
 #define ERR_BODY_MAX 512
 #define MAX_CONNECT_ERRORS 1000
 
-enum cstate { C_IDLE, C_CONNECTING, C_SENDING, C_HEAD, C_BODY_LEN, C_CHUNK_SIZE, C_CHUNK_DATA,
-	      C_CHUNK_CRLF, C_TRAILER, C_BODY_CLOSE };
+enum cstate {
+	C_IDLE,
+	C_CONNECTING,
+	C_SENDING,
+	C_HEAD,
+	C_BODY_LEN,
+	C_CHUNK_SIZE,
+	C_CHUNK_DATA,
+	C_CHUNK_CRLF,
+	C_TRAILER,
+	C_BODY_CLOSE
+};
 
 struct conn {
 	int fd;
@@ -63,10 +73,10 @@ struct conn {
 	size_t head_len;
 	int status;
 	bool close_after;
-	uint64_t remain;  /* body bytes left (C_BODY_LEN / C_CHUNK_DATA) */
-	char line[128];   /* chunk-size / trailer line */
+	uint64_t remain; /* body bytes left (C_BODY_LEN / C_CHUNK_DATA) */
+	char line[128];  /* chunk-size / trailer line */
 	size_t line_len;
-	bool capture;     /* this response is the thread's first error: keep some body */
+	bool capture; /* this response is the thread's first error: keep some body */
 };
 
 struct thr {
@@ -170,16 +180,18 @@ static char *build_request(long long id, size_t *len)
 	char idbuf[128];
 	snprintf(idbuf, sizeof idbuf, "%s%lld", g_prefix, id);
 	size_t blen = g_body_len, plen;
-	char *body = g_body ? (g_templated ? subst(g_body, g_body_len, idbuf, &blen) : g_body) : NULL;
+	char *body =
+	    g_body ? (g_templated ? subst(g_body, g_body_len, idbuf, &blen) : g_body) : NULL;
 	char *path = g_templated ? subst(g_path, strlen(g_path), idbuf, &plen) : (char *)g_path;
 	char hdr[20000];
 	int hl;
 	if (body)
-		hl = snprintf(hdr, sizeof hdr, "%s %s HTTP/1.1\r\nHost: %s\r\n%sContent-Length: %zu\r\n\r\n",
-			      g_method, path, g_hostport, g_headers, blen);
+		hl = snprintf(hdr, sizeof hdr,
+		              "%s %s HTTP/1.1\r\nHost: %s\r\n%sContent-Length: %zu\r\n\r\n",
+		              g_method, path, g_hostport, g_headers, blen);
 	else
-		hl = snprintf(hdr, sizeof hdr, "%s %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", g_method, path,
-			      g_hostport, g_headers);
+		hl = snprintf(hdr, sizeof hdr, "%s %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", g_method,
+		              path, g_hostport, g_headers);
 	if (hl < 0 || (size_t)hl >= sizeof hdr)
 		die("request head too long");
 	char *r = malloc((size_t)hl + blen + 1);
@@ -293,7 +305,8 @@ static void record(struct thr *t, struct conn *c)
 	t->s[k >= 0 && k < 6 ? k : 0]++;
 }
 
-static const char *hdr_value(const char *head, size_t len, const char *name, char *out, size_t outsz)
+static const char *hdr_value(const char *head, size_t len, const char *name, char *out,
+                             size_t outsz)
 {
 	size_t nl = strlen(name);
 	const char *p = memchr(head, '\n', len);
@@ -346,7 +359,8 @@ static void parse_head(struct thr *t, struct conn *c)
 		c->st = C_BODY_LEN;
 		return;
 	}
-	if (hdr_value(c->head, c->head_len, "Transfer-Encoding", v, sizeof v) && strcasestr(v, "chunked")) {
+	if (hdr_value(c->head, c->head_len, "Transfer-Encoding", v, sizeof v) &&
+	    strcasestr(v, "chunked")) {
 		c->st = C_CHUNK_SIZE;
 		c->line_len = 0;
 		return;
@@ -432,7 +446,8 @@ static int consume(struct thr *t, struct conn *c, const char *p, size_t n)
 			n -= take;
 			if (!nl)
 				break;
-			c->line[c->line_len < sizeof c->line ? c->line_len : sizeof c->line - 1] = 0;
+			c->line[c->line_len < sizeof c->line ? c->line_len : sizeof c->line - 1] =
+			    0;
 			if (c->st == C_CHUNK_SIZE) {
 				char *end = NULL;
 				unsigned long long sz = strtoull(c->line, &end, 16);
@@ -535,7 +550,8 @@ static void on_event(struct thr *t, int ep, struct conn *c, uint32_t events)
 	}
 	if (c->st == C_SENDING && (events & EPOLLOUT)) {
 		while (c->req_off < c->req_len) {
-			ssize_t w = send(c->fd, c->req + c->req_off, c->req_len - c->req_off, MSG_NOSIGNAL);
+			ssize_t w =
+			    send(c->fd, c->req + c->req_off, c->req_len - c->req_off, MSG_NOSIGNAL);
 			if (w < 0) {
 				if (errno == EAGAIN)
 					return;
@@ -647,9 +663,10 @@ static void json_str(const char *s, size_t n)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: loadgen -a HOST:PORT [-c CONNS] [-t THREADS] [-d SECONDS] [-n REQUESTS]\n"
-			"               [-m METHOD] [-u PATH] [-H 'Name: value']... [-b BODYFILE]\n"
-			"               [-P IDPREFIX] [-T TIMEOUT_MS]\n");
+	fprintf(stderr,
+	        "usage: loadgen -a HOST:PORT [-c CONNS] [-t THREADS] [-d SECONDS] [-n REQUESTS]\n"
+	        "               [-m METHOD] [-u PATH] [-H 'Name: value']... [-b BODYFILE]\n"
+	        "               [-P IDPREFIX] [-T TIMEOUT_MS]\n");
 	exit(2);
 }
 
@@ -660,13 +677,27 @@ int main(int argc, char **argv)
 	size_t hl = 0;
 	while ((opt = getopt(argc, argv, "a:c:t:d:n:m:u:H:b:P:T:")) != -1) {
 		switch (opt) {
-		case 'a': addr = optarg; break;
-		case 'c': conns = atoi(optarg); break;
-		case 't': threads = atoi(optarg); break;
-		case 'd': g_duration = atof(optarg); break;
-		case 'n': g_total = atoll(optarg); break;
-		case 'm': g_method = optarg; break;
-		case 'u': g_path = optarg; break;
+		case 'a':
+			addr = optarg;
+			break;
+		case 'c':
+			conns = atoi(optarg);
+			break;
+		case 't':
+			threads = atoi(optarg);
+			break;
+		case 'd':
+			g_duration = atof(optarg);
+			break;
+		case 'n':
+			g_total = atoll(optarg);
+			break;
+		case 'm':
+			g_method = optarg;
+			break;
+		case 'u':
+			g_path = optarg;
+			break;
 		case 'H': {
 			int w = snprintf(g_headers + hl, sizeof g_headers - hl, "%s\r\n", optarg);
 			if (w < 0 || (size_t)w >= sizeof g_headers - hl)
@@ -674,10 +705,17 @@ int main(int argc, char **argv)
 			hl += (size_t)w;
 			break;
 		}
-		case 'b': bodyfile = optarg; break;
-		case 'P': g_prefix = optarg; break;
-		case 'T': g_timeout_ns = (uint64_t)atoll(optarg) * 1000000ull; break;
-		default: usage();
+		case 'b':
+			bodyfile = optarg;
+			break;
+		case 'P':
+			g_prefix = optarg;
+			break;
+		case 'T':
+			g_timeout_ns = (uint64_t)atoll(optarg) * 1000000ull;
+			break;
+		default:
+			usage();
 		}
 	}
 	if (!addr || conns < 1 || conns > MAX_CONNS || threads < 1 || threads > MAX_THREADS ||
@@ -752,15 +790,16 @@ int main(int argc, char **argv)
 	}
 	qsort(lat, nlat, sizeof *lat, cmp_u32);
 #define PCT(p) (nlat ? lat[(size_t)((double)(nlat - 1) * (p))] : 0)
-	printf("{\"requests\":%llu,\"duration_us\":%llu,\"bytes\":%llu,\"s2xx\":%llu,\"s3xx\":%llu,"
-	       "\"s4xx\":%llu,\"s5xx\":%llu,\"connect_err\":%llu,\"read_err\":%llu,\"timeouts\":%llu,"
-	       "\"lat_mean_us\":%.1f,\"lat_p50_us\":%u,\"lat_p90_us\":%u,\"lat_p99_us\":%u,"
-	       "\"lat_max_us\":%llu,\"first_error\":",
-	       (unsigned long long)req, (unsigned long long)((end - g_start) / 1000),
-	       (unsigned long long)bytes, (unsigned long long)s[2], (unsigned long long)s[3],
-	       (unsigned long long)s[4], (unsigned long long)s[5], (unsigned long long)ce,
-	       (unsigned long long)re, (unsigned long long)to, req ? (double)sum / (double)req : 0.0,
-	       PCT(0.50), PCT(0.90), PCT(0.99), (unsigned long long)mx);
+	printf(
+	    "{\"requests\":%llu,\"duration_us\":%llu,\"bytes\":%llu,\"s2xx\":%llu,\"s3xx\":%llu,"
+	    "\"s4xx\":%llu,\"s5xx\":%llu,\"connect_err\":%llu,\"read_err\":%llu,\"timeouts\":%llu,"
+	    "\"lat_mean_us\":%.1f,\"lat_p50_us\":%u,\"lat_p90_us\":%u,\"lat_p99_us\":%u,"
+	    "\"lat_max_us\":%llu,\"first_error\":",
+	    (unsigned long long)req, (unsigned long long)((end - g_start) / 1000),
+	    (unsigned long long)bytes, (unsigned long long)s[2], (unsigned long long)s[3],
+	    (unsigned long long)s[4], (unsigned long long)s[5], (unsigned long long)ce,
+	    (unsigned long long)re, (unsigned long long)to, req ? (double)sum / (double)req : 0.0,
+	    PCT(0.50), PCT(0.90), PCT(0.99), (unsigned long long)mx);
 	bool any = false;
 	for (int i = 0; i < threads && !any; i++) {
 		if (ts[i].have_err) {
