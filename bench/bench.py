@@ -1048,6 +1048,39 @@ class Bench:
                   % ("{:,}".format(big), "{:,}".format(small), which), "×",
                   med(v) / med(b_small),
                   None, None, "≤ 2×", lambda b, q, r: b <= 2)
+        self.run_tag_pages(small, big)
+
+    def run_tag_pages(self, small, big):
+        """/v2 tags/list?n=100 page latency, 100 tags against 100,000 (first and middle page).
+
+        Tags are i<N> and b<N>, so "last=b<big/2>" lands in the middle of the sorted names."""
+        p, R = self.prof, self.res
+        log("# tags/list page latency (1 connection)")
+
+        def lat(path):
+            def fn(s, r):
+                res = self.lg.run(s, path, conns=1, threads=1, dur=p["lat_dur"])
+                check_ok(res, "tags/list page", s)
+                return {"p50 ms": res["lat_p50_us"] / 1000}
+            return fn
+        paths = (("small", "/v2/bench/img-small/tags/list?n=100"),
+                 ("first", "/v2/bench/img-big/tags/list?n=100"),
+                 ("middle", "/v2/bench/img-big/tags/list?n=100&last=b%d" % (big // 2)))
+        for _, path in paths:
+            n = len(self.berth.v2("GET", path).json().get("tags") or [])
+            if n != 100:
+                raise BenchError("berth %s: %d tags, want 100" % (path, n))
+        out = {which: alternate(p["reps"], [self.berth], lat(path), "tags page, " + which)
+               ["berth"]["p50 ms"] for which, path in paths}
+        R.add("pages", "tags/list?n=100, repository of %s images, median latency"
+              % "{:,}".format(small), "ms", out["small"], None, None)
+        for which in ("first", "middle"):
+            R.add("pages", "tags/list?n=100 %s page, %s images, median latency"
+                  % (which, "{:,}".format(big)), "ms", out[which], None, None)
+            R.add("pages", "tags/list page latency, %s images / %s images (%s page; berth)"
+                  % ("{:,}".format(big), "{:,}".format(small), which), "×",
+                  med(out[which]) / med(out["small"]), None, None, "≤ 2×",
+                  lambda b, q, r: b <= 2)
 
 
 def main(argv=None):

@@ -144,8 +144,10 @@ static const char *const stmt_sql[S__COUNT] = {
         "SELECT " IMAGE_COLS_NOMAN " FROM images i WHERE i.repo_id=? AND i.id>? AND NOT EXISTS "
         "(SELECT 1 FROM tags t WHERE t.image_id=i.id) ORDER BY i.id "
         "LIMIT ?",
+    /* "+repo_id" keeps the planner off the (repo_id, name) key, which would read every tag of
+     * the repository per page; the page's id range through tags_by_image is what is wanted. */
     [S_TAGS_RANGE] = "SELECT image_id, name FROM tags WHERE image_id>? AND image_id<=? AND "
-                     "repo_id=? ORDER BY image_id, seq",
+                     "+repo_id=? ORDER BY image_id, seq",
     [S_IMAGE_TAGS] = "SELECT name FROM tags WHERE image_id=? ORDER BY seq",
     [S_IMAGE_TOUCH] = "UPDATE images SET pulled_at=?1 WHERE id=?2 AND pushed_at<=?1 AND "
                       "(pulled_at IS NULL OR pulled_at<?1)",
