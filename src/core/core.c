@@ -60,6 +60,8 @@ enum berr_code core_open(const char *data_dir, int pool_size, struct core **out,
 	if (rc == BERR_OK) {
 		char *db = xasprintf("%s/berth.db", data_dir);
 		rc = meta_pool_open(db, pool_size, &c->pool, err);
+		if (rc == BERR_OK) /* after the pool: its first connection migrates the schema */
+			rc = core_writer_open(db, &c->writer, err);
 		free(db);
 	}
 	if (rc != BERR_OK) {
@@ -82,6 +84,7 @@ void core_close(struct core *c)
 		meta_pool_release(c->pool, m);
 	}
 	core_pulls_free(c->pulls);
+	core_writer_close(c->writer);
 	meta_pool_close(c->pool);
 	blob_close(c->blobs);
 	free(c->lock_dir);

@@ -27,11 +27,13 @@
 /* Registry tokens and download URLs live 12 hours (ECR's token lifetime). */
 #define TOKEN_TTL_S (12 * 3600)
 
-struct core_pulls; /* pending lastRecordedPullTime updates (pull.c) */
+struct core_pulls;  /* pending lastRecordedPullTime updates (pull.c) */
+struct core_writer; /* group commit queue and its connection (txn.c) */
 
 struct core {
 	struct meta_pool *pool;
 	struct core_pulls *pulls;
+	struct core_writer *writer;
 	struct blob_store *blobs;
 	char *lock_dir;           /* data-dir/locks: upload session locks */
 	unsigned char secret[32]; /* HMAC key for registry tokens and download URLs */
@@ -48,6 +50,15 @@ struct registry_id {
  * server secret (data-dir/secret, 0600, created once). pool_size connections. */
 enum berr_code core_open(const char *data_dir, int pool_size, struct core **out, struct berr *err);
 void core_close(struct core *c);
+
+/* ---- group commit ---- */
+
+/* A change to run inside a transaction on the connection m it is given (not the caller's). */
+typedef enum berr_code (*core_txn_fn)(struct meta *m, void *ctx, struct berr *err);
+/* Runs fn in a transaction shared with concurrent callers (one commit for all of them, see
+ * txn.c) and returns its result once that commit is durable. fn's error undoes only fn's
+ * changes. fn must not call core_txn. Thread-safe. */
+enum berr_code core_txn(struct core *c, core_txn_fn fn, void *ctx, struct berr *err);
 
 /* ---- repositories ---- */
 
@@ -86,9 +97,9 @@ struct core_put_result {
  * BERR_MANIFEST_TOO_LARGE, BERR_LIMIT_EXCEEDED, BERR_IMAGE_DIGEST_MISMATCH,
  * BERR_LAYERS_NOT_FOUND, BERR_REFERENCED_NOT_FOUND, BERR_IMAGE_EXISTS (ECR mode),
  * BERR_TAG_IMMUTABLE. res->media_type/subject are new on success. */
-enum berr_code core_image_put(struct core *c, struct meta *m, const struct meta_repo *repo,
-                              const char *data, size_t len, const char *media_type_hint,
-                              const char *tag, const char *expect_digest, enum core_put_mode mode,
+enum berr_code core_image_put(struct core *c, const struct meta_repo *repo, const char *data,
+                              size_t len, const char *media_type_hint, const char *tag,
+                              const char *expect_digest, enum core_put_mode mode,
                               struct core_put_result *res, struct berr *err);
 void core_put_result_clear(struct core_put_result *r);
 

@@ -4,6 +4,10 @@
 
 #include "core.h"
 
+/* txn.c: the group commit writer, with its own connection on the database at db_path. */
+enum berr_code core_writer_open(const char *db_path, struct core_writer **out, struct berr *err);
+void core_writer_close(struct core_writer *w);
+
 /* pull.c */
 struct core_pulls *core_pulls_new(void);
 void core_pulls_free(struct core_pulls *p);

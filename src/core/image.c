@@ -192,64 +192,52 @@ out:
 	return BERR_OK;
 }
 
-enum berr_code core_image_put(struct core *c, struct meta *m, const struct meta_repo *repo,
-                              const char *data, size_t len, const char *media_type_hint,
-                              const char *tag, const char *expect_digest, enum core_put_mode mode,
-                              struct core_put_result *res, struct berr *err)
+/* One image put's transactional part (run by core_txn on the writer connection). */
+struct put_job {
+	const struct meta_repo *repo;
+	const struct manifest *man;
+	const char *data;
+	size_t len;
+	const char *tag;
+	enum core_put_mode mode;
+	struct core_put_result *res;
+};
+
+static enum berr_code put_txn(struct meta *m, void *ctx, struct berr *err)
 {
-	(void)c;
-	struct manifest *man = NULL;
+	struct put_job *j = ctx;
+	const struct meta_repo *repo = j->repo;
+	const struct manifest *man = j->man;
+	struct core_put_result *res = j->res;
 	struct meta_ref *refs = NULL;
 	size_t nrefs = 0;
 	struct meta_image existing = {0}, holder = {0};
-	bool in_txn = false;
-	enum berr_code rc = manifest_parse(data, len, media_type_hint, &man, err);
-	if (rc != BERR_OK)
-		return rc;
-	memset(res, 0, sizeof(*res));
-	if (!man->media_type) {
-		/* The structure told the kind, but an image needs a recorded media type. */
-		rc = err_set(err, BERR_MANIFEST_INVALID,
-		             "image manifest mediatype not provided in manifest or parameter");
-		goto out;
-	}
-	sha256_digest_str(data, len, res->digest);
-	if (expect_digest && strcmp(expect_digest, res->digest) != 0) {
-		rc = err_set(err, BERR_IMAGE_DIGEST_MISMATCH,
-		             "The provided image digest '%s' does not match the digest '%s' "
-		             "calculated for the image",
-		             expect_digest, res->digest);
-		goto out;
-	}
 
-	if ((rc = m->ops->txn_begin(m, err)) != BERR_OK)
-		goto out;
-	in_txn = true;
-
-	rc = m->ops->image_get(m, repo->id, res->digest, false, &existing, err);
+	enum berr_code rc = m->ops->image_get(m, repo->id, res->digest, false, &existing, err);
 	if (rc != BERR_OK && rc != BERR_NOT_FOUND)
 		goto out;
 	bool exists = rc == BERR_OK;
 	rc = BERR_OK;
 
-	if (tag) {
-		rc = m->ops->image_get_by_tag(m, repo->id, tag, false, &holder, err);
+	if (j->tag) {
+		rc = m->ops->image_get_by_tag(m, repo->id, j->tag, false, &holder, err);
 		if (rc == BERR_OK) {
 			if (strcmp(holder.digest, res->digest) == 0) {
-				if (mode == CORE_PUT_ECR) {
-					rc = err_set(err, BERR_IMAGE_EXISTS,
-					             "Image with digest '%s' and tag '%s' already "
-					             "exists in the repository with name '%s' in "
-					             "registry with id '%s'",
-					             res->digest, tag, repo->name, repo->account);
+				if (j->mode == CORE_PUT_ECR) {
+					rc =
+					    err_set(err, BERR_IMAGE_EXISTS,
+					            "Image with digest '%s' and tag '%s' already "
+					            "exists in the repository with name '%s' in "
+					            "registry with id '%s'",
+					            res->digest, j->tag, repo->name, repo->account);
 					goto out;
 				}
-			} else if (core_tag_is_immutable(repo, tag)) {
+			} else if (core_tag_is_immutable(repo, j->tag)) {
 				rc = err_set(err, BERR_TAG_IMMUTABLE,
 				             "The image tag '%s' already exists in the '%s' "
 				             "repository and cannot be overwritten because the "
 				             "repository is immutable.",
-				             tag, repo->name);
+				             j->tag, repo->name);
 				goto out;
 			}
 		} else if (rc != BERR_NOT_FOUND) {
@@ -270,29 +258,58 @@ enum berr_code core_image_put(struct core *c, struct meta *m, const struct meta_
 		img.artifact_type =
 		    man->artifact_type ? man->artifact_type : man->config.media_type;
 		img.subject = man->has_subject ? man->subject.digest : NULL;
-		img.manifest = (char *)data;
-		img.manifest_len = len;
+		img.manifest = (char *)j->data;
+		img.manifest_len = j->len;
 		img.size = size;
 		img.pushed_at = clock_now_ms();
 		if ((rc = m->ops->image_insert(m, &img, refs, nrefs, err)) != BERR_OK)
 			goto out;
 		image_id = img.id;
 	}
-	if (tag && (!holder.digest || strcmp(holder.digest, res->digest) != 0)) {
-		if ((rc = m->ops->tag_set(m, repo->id, tag, image_id, err)) != BERR_OK)
+	if (j->tag && (!holder.digest || strcmp(holder.digest, res->digest) != 0)) {
+		if ((rc = m->ops->tag_set(m, repo->id, j->tag, image_id, err)) != BERR_OK)
 			goto out;
 	}
-	if ((rc = m->ops->txn_commit(m, err)) != BERR_OK)
-		goto out;
-	in_txn = false;
+	free(res->media_type);
 	res->media_type = xstrdup(exists ? existing.media_type : man->media_type);
-	res->subject = man->has_subject ? xstrdup(man->subject.digest) : NULL;
 out:
-	if (in_txn)
-		m->ops->txn_rollback(m);
 	meta_image_clear(&existing);
 	meta_image_clear(&holder);
 	free(refs);
+	return rc;
+}
+
+enum berr_code core_image_put(struct core *c, const struct meta_repo *repo, const char *data,
+                              size_t len, const char *media_type_hint, const char *tag,
+                              const char *expect_digest, enum core_put_mode mode,
+                              struct core_put_result *res, struct berr *err)
+{
+	struct manifest *man = NULL;
+	enum berr_code rc = manifest_parse(data, len, media_type_hint, &man, err);
+	if (rc != BERR_OK)
+		return rc;
+	memset(res, 0, sizeof(*res));
+	if (!man->media_type) {
+		/* The structure told the kind, but an image needs a recorded media type. */
+		rc = err_set(err, BERR_MANIFEST_INVALID,
+		             "image manifest mediatype not provided in manifest or parameter");
+		goto out;
+	}
+	sha256_digest_str(data, len, res->digest);
+	if (expect_digest && strcmp(expect_digest, res->digest) != 0) {
+		rc = err_set(err, BERR_IMAGE_DIGEST_MISMATCH,
+		             "The provided image digest '%s' does not match the digest '%s' "
+		             "calculated for the image",
+		             expect_digest, res->digest);
+		goto out;
+	}
+	struct put_job job = {repo, man, data, len, tag, mode, res};
+	if ((rc = core_txn(c, put_txn, &job, err)) != BERR_OK)
+		goto out;
+	res->subject = man->has_subject ? xstrdup(man->subject.digest) : NULL;
+out:
+	if (rc != BERR_OK)
+		core_put_result_clear(res);
 	manifest_free(man);
 	return rc;
 }

@@ -102,11 +102,22 @@ typedef int (*meta_badref_fn)(void *ctx, const char *account, const char *region
 
 struct meta;
 
+enum meta_savepoint { META_SP_BEGIN, META_SP_RELEASE, META_SP_UNDO };
+
 struct meta_ops {
 	void (*close)(struct meta *m);
 	enum berr_code (*txn_begin)(struct meta *m, struct berr *err);
 	enum berr_code (*txn_commit)(struct meta *m, struct berr *err);
 	void (*txn_rollback)(struct meta *m);
+	/* Nested undo points inside a transaction (one level is all the group commit needs):
+	 * BEGIN opens one, RELEASE keeps its changes, UNDO drops them. BERR_IO if the
+	 * transaction itself is gone (an I/O error rolled it back). */
+	enum berr_code (*savepoint)(struct meta *m, enum meta_savepoint op, struct berr *err);
+	/* Group commit: after defer_durability, txn_commit returns once the transaction is
+	 * atomic and visible but before it is on disk; sync then makes every commit so far
+	 * durable. sync may run on another thread while the connection is in use. */
+	enum berr_code (*defer_durability)(struct meta *m, struct berr *err);
+	enum berr_code (*sync)(struct meta *m, struct berr *err);
 
 	enum berr_code (*repo_insert)(struct meta *m, struct meta_repo *r, struct berr *err);
 	enum berr_code (*repo_get)(struct meta *m, const char *account, const char *region,

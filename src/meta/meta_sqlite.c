@@ -13,7 +13,13 @@
 #include "../base/mem.h"
 #include "../base/util.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +36,9 @@ enum stmt_id {
 	S_BEGIN,
 	S_COMMIT,
 	S_ROLLBACK,
+	S_SAVEPOINT,
+	S_RELEASE,
+	S_ROLLBACK_TO,
 	S_REPO_INSERT,
 	S_REPO_GET,
 	S_REPO_UPDATE,
@@ -109,6 +118,9 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
+    [S_SAVEPOINT] = "SAVEPOINT w",
+    [S_RELEASE] = "RELEASE w",
+    [S_ROLLBACK_TO] = "ROLLBACK TO w",
     [S_REPO_INSERT] = "INSERT INTO repos (account, region, name, created_at, mutability, "
                       "mutability_filters, scan_on_push, encryption_type, kms_key, "
                       "resource_tags, policy, lifecycle_policy, lifecycle_evaluated_at) "
@@ -233,6 +245,10 @@ struct meta_sqlite {
 	struct meta super;
 	sqlite3 *db;
 	sqlite3_stmt *stmts[S__COUNT];
+	/* defer_durability: the WAL file, fdatasync'd by sq_sync (which may run on another thread
+	 * than the connection's user, hence its own lock). -1 until first needed. */
+	pthread_mutex_t wal_mu;
+	int wal_fd;
 };
 
 static struct meta_sqlite *self(struct meta *m)
@@ -312,6 +328,9 @@ static enum berr_code exec_simple(struct meta *m, enum stmt_id id, struct berr *
 static void sq_close(struct meta *m)
 {
 	struct meta_sqlite *s = self(m);
+	if (s->wal_fd >= 0)
+		close(s->wal_fd);
+	pthread_mutex_destroy(&s->wal_mu);
 	for (int i = 0; i < S__COUNT; i++)
 		sqlite3_finalize(s->stmts[i]);
 	sqlite3_close(s->db);
@@ -335,6 +354,62 @@ static void sq_txn_rollback(struct meta *m)
 		struct berr e;
 		exec_simple(m, S_ROLLBACK, &e);
 	}
+}
+
+static enum berr_code exec_sql(sqlite3 *db, const char *sql, struct berr *err);
+
+/* Commits stop syncing the WAL (synchronous=NORMAL: still atomic and consistent after a
+ * crash, see sqlite.org/wal.html); sq_sync makes them durable, outside the write lock. */
+static enum berr_code sq_defer_durability(struct meta *m, struct berr *err)
+{
+	/* The group commit's savepoints keep a sub-journal of every page a closure re-dirties:
+	 * keep it (and the batch's dirty pages) in memory rather than spilling to temp files. */
+	return exec_sql(self(m)->db,
+	                "PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY; "
+	                "PRAGMA cache_size=-16384",
+	                err);
+}
+
+/* fdatasync of the WAL file through our own descriptor: on Linux it flushes the file (the
+ * inode), whichever descriptor wrote the frames. Reopened if SQLite deleted the file. */
+static enum berr_code sq_sync(struct meta *m, struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	enum berr_code rc = BERR_OK;
+	pthread_mutex_lock(&s->wal_mu);
+	struct stat stt;
+	if (s->wal_fd >= 0 && (fstat(s->wal_fd, &stt) != 0 || stt.st_nlink == 0)) {
+		close(s->wal_fd);
+		s->wal_fd = -1;
+	}
+	if (s->wal_fd < 0) {
+		const char *db = sqlite3_db_filename(s->db, "main");
+		char *path = xasprintf("%s-wal", db ? db : "");
+		s->wal_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (s->wal_fd < 0)
+			rc = err_sys(err, BERR_IO, errno, "open %s", path);
+		free(path);
+	}
+	if (rc == BERR_OK && fdatasync(s->wal_fd) != 0)
+		rc = err_sys(err, BERR_IO, errno, "fdatasync of the database log");
+	pthread_mutex_unlock(&s->wal_mu);
+	return rc;
+}
+
+static enum berr_code sq_savepoint(struct meta *m, enum meta_savepoint op, struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	if (sqlite3_get_autocommit(s->db))
+		return err_set(err, BERR_IO,
+		               "savepoint outside a transaction (it was rolled back)");
+	if (op == META_SP_BEGIN)
+		return exec_simple(m, S_SAVEPOINT, err);
+	if (op == META_SP_UNDO) {
+		enum berr_code rc = exec_simple(m, S_ROLLBACK_TO, err);
+		if (rc != BERR_OK)
+			return rc;
+	}
+	return exec_simple(m, S_RELEASE, err); /* ROLLBACK TO leaves the savepoint open */
 }
 
 /* Steps a bound statement, calling row(q, ctx) per row until it returns non-zero; resets the
@@ -1404,6 +1479,9 @@ static const struct meta_ops sqlite_ops = {
     .txn_begin = sq_txn_begin,
     .txn_commit = sq_txn_commit,
     .txn_rollback = sq_txn_rollback,
+    .savepoint = sq_savepoint,
+    .defer_durability = sq_defer_durability,
+    .sync = sq_sync,
     .repo_insert = sq_repo_insert,
     .repo_get = sq_repo_get,
     .repo_update = sq_repo_update,
@@ -1524,6 +1602,8 @@ enum berr_code meta_sqlite_open(const char *path, struct meta **out, struct berr
 	struct meta_sqlite *s = xcalloc(1, sizeof(*s));
 	s->super.ops = &sqlite_ops;
 	s->db = db;
+	pthread_mutex_init(&s->wal_mu, NULL);
+	s->wal_fd = -1;
 	*out = &s->super;
 	return BERR_OK;
 }

@@ -22,10 +22,11 @@ from ocilib import V2, OciCase, Tools, layout_blob, layout_top, write_layout  # 
 CLIENTS = 8
 MIN_SECONDS = 9      # long enough for garbage to outlive the 5 s grace while pushes go on
 MIN_ROUNDS = 4
-MAX_ROUNDS = 30
+MAX_ROUNDS = 60      # a bound only: MIN_SECONDS ends the loop
+ROUND_MIN = 0.25     # seconds: paces fast machines, so the images to verify stay few
 ATTEMPTS = 4
-REUSE = 14           # rounds back; a round takes about 0.5 s
 GRACE = "5s"
+REUSE_AGE = 6.0      # seconds since its image was deleted: a layer that is garbage past grace
 
 
 class GcUnderLoad(OciCase):
@@ -65,17 +66,23 @@ class GcUnderLoad(OciCase):
             v = V2(self.b.url)
             repo = repos[i]
             uniques = []
+            deleted_at = {}  # round -> when its image was deleted
             try:
                 t0 = time.monotonic()
                 r = 0
                 while r < MAX_ROUNDS and (r < MIN_ROUNDS or time.monotonic() - t0 < MIN_SECONDS):
+                    round_start = time.monotonic()
                     u = Layer(8000 + 100 * i + r)
                     layers = [base[(i + r) % 4], base[(i + r + 1) % 4], u]
                     # the layer of an image deleted long ago (even rounds are deleted two
                     # rounds later): garbage older than the grace period, which gc may remove
                     # while skopeo pushes an image that uses it again
-                    if r >= REUSE and (r - REUSE) % 2 == 0:
-                        layers.append(uniques[r - REUSE])
+                    old_enough = [k for k, t in deleted_at.items()
+                                  if time.monotonic() - t > REUSE_AGE]
+                    if old_enough and r % 2 == 0:
+                        k = max(old_enough)
+                        del deleted_at[k]
+                        layers.append(uniques[k])
                     uniques.append(u)
                     img = image_of(layers, label="c%d-r%d" % (i, r))
                     src = write_layout(os.path.join(self.tmp, "src-%d-%d" % (i, r)), img, "src")
@@ -100,9 +107,11 @@ class GcUnderLoad(OciCase):
                         if resp.status_code != 202:
                             errors.append("DELETE %s@%s -> %d" % (repo, d, resp.status_code))
                         else:
+                            deleted_at[r - 2] = time.monotonic()
                             with lock:
                                 deleted.add(old)
                     r += 1
+                    time.sleep(max(0.0, ROUND_MIN - (time.monotonic() - round_start)))
             except Exception as e:  # noqa: BLE001
                 errors.append("client %d: %r" % (i, e))
             finally:

@@ -1,0 +1,166 @@
+/* test_txn.c - the group commit (core/txn.c): concurrent closures share transactions, a failing
+ * closure is undone alone and reports its own error, and every acknowledged change is in the
+ * database after the registry is closed and reopened. */
+#include "base/feat.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "base/err.h"
+#include "base/mem.h"
+#include "core/core.h"
+
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define THREADS 8
+#define PER_THREAD 150
+#define FAIL_EVERY 7 /* closures with (thread * PER_THREAD + i) % FAIL_EVERY == 0 fail */
+
+static const struct registry_id reg = {"123456789012", "us-east-1"};
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+struct put {
+	int n;
+	bool fail;
+};
+
+/* Writes doc "d<n>"; a failing closure writes it and then fails, so only the undo removes it. */
+static enum berr_code put_doc(struct meta *m, void *ctx, struct berr *err)
+{
+	struct put *p = ctx;
+	char name[32], value[32];
+	snprintf(name, sizeof(name), "d%d", p->n);
+	snprintf(value, sizeof(value), "v%d", p->n);
+	enum berr_code rc = m->ops->kv_put(m, reg.account, reg.region, name, value, err);
+	if (rc == BERR_OK && p->fail)
+		rc = err_set(err, BERR_INVALID, "closure %d fails", p->n);
+	return rc;
+}
+
+struct worker {
+	struct core *c;
+	int id;
+	int ok, failed_right;
+};
+
+static void *worker(void *arg)
+{
+	struct worker *w = arg;
+	for (int i = 0; i < PER_THREAD; i++) {
+		struct put p = {w->id * PER_THREAD + i, false};
+		p.fail = p.n % FAIL_EVERY == 0;
+		struct berr err;
+		err_clear(&err);
+		enum berr_code rc = core_txn(w->c, put_doc, &p, &err);
+		char want[64];
+		snprintf(want, sizeof(want), "closure %d fails", p.n);
+		if (!p.fail && rc == BERR_OK)
+			w->ok++;
+		else if (p.fail && rc == BERR_INVALID && strcmp(err.msg, want) == 0)
+			w->failed_right++;
+	}
+	return NULL;
+}
+
+static void concurrent_closures(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/berth-test-txn-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	struct core *c = NULL;
+	struct berr err;
+	assert_int_equal(core_open(dir, 4, &c, &err), BERR_OK);
+
+	pthread_t t[THREADS];
+	struct worker w[THREADS];
+	for (int i = 0; i < THREADS; i++) {
+		w[i] = (struct worker){c, i, 0, 0};
+		assert_int_equal(pthread_create(&t[i], NULL, worker, &w[i]), 0);
+	}
+	int ok = 0, failed = 0;
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(t[i], NULL);
+		ok += w[i].ok;
+		failed += w[i].failed_right;
+	}
+	int total = THREADS * PER_THREAD, want_failed = (total + FAIL_EVERY - 1) / FAIL_EVERY;
+	assert_int_equal(failed, want_failed);
+	assert_int_equal(ok, total - want_failed);
+	core_close(c);
+
+	/* Reopened: exactly the acknowledged documents, with their values. */
+	assert_int_equal(core_open(dir, 1, &c, &err), BERR_OK);
+	struct meta *m = meta_pool_acquire(c->pool);
+	for (int n = 0; n < total; n++) {
+		char name[32], want[32], *value = NULL;
+		snprintf(name, sizeof(name), "d%d", n);
+		snprintf(want, sizeof(want), "v%d", n);
+		enum berr_code rc = core_doc_get(m, &reg, name, &value, &err);
+		if (n % FAIL_EVERY == 0) {
+			assert_int_equal(rc, BERR_NOT_FOUND);
+		} else {
+			assert_int_equal(rc, BERR_OK);
+			assert_string_equal(value, want);
+		}
+		free(value);
+	}
+	meta_pool_release(c->pool, m);
+	core_close(c);
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A closure's changes are visible to the next closure of the same batch or a later one, and a
+ * lone caller commits at once (no waiting for company). */
+static enum berr_code read_doc(struct meta *m, void *ctx, struct berr *err)
+{
+	char **out = ctx;
+	return m->ops->kv_get(m, reg.account, reg.region, "d1", out, err);
+}
+
+static void sequential_visibility(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/berth-test-txn-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	struct core *c = NULL;
+	struct berr err;
+	assert_int_equal(core_open(dir, 2, &c, &err), BERR_OK);
+	struct put p = {1, false};
+	assert_int_equal(core_txn(c, put_doc, &p, &err), BERR_OK);
+	char *v = NULL;
+	assert_int_equal(core_txn(c, read_doc, &v, &err), BERR_OK);
+	assert_string_equal(v, "v1");
+	free(v);
+	/* and through a pool connection, as a request would read it */
+	struct meta *m = meta_pool_acquire(c->pool);
+	assert_int_equal(core_doc_get(m, &reg, "d1", &v, &err), BERR_OK);
+	assert_string_equal(v, "v1");
+	free(v);
+	meta_pool_release(c->pool, m);
+	core_close(c);
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(concurrent_closures),
+	    cmocka_unit_test(sequential_visibility),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
