@@ -25,7 +25,7 @@ struct name_page {
 	struct buf out;
 	long long n;
 	long long count;
-	char *last;
+	char last[512]; /* the last name added (repository names and tags are shorter) */
 	bool more;
 };
 
@@ -39,8 +39,11 @@ static int add_name(void *ctx, const char *s)
 	if (p->count)
 		buf_append(&p->out, ",", 1, NULL);
 	buf_json_string(&p->out, s);
-	free(p->last);
-	p->last = xstrdup(s);
+	size_t len = strlen(s);
+	if (len >= sizeof(p->last))
+		len = sizeof(p->last) - 1;
+	memcpy(p->last, s, len);
+	p->last[len] = '\0';
 	p->count++;
 	return 0;
 }
@@ -87,7 +90,7 @@ void oci_tags_list(struct oci_call *c)
 		return;
 	struct berr err;
 	err_clear(&err);
-	struct name_page p = {{0}, n, 0, NULL, false};
+	struct name_page p = {.n = n};
 	buf_init(&p.out, 0);
 	buf_puts(&p.out, "{\"name\":", NULL);
 	buf_json_string(&p.out, c->name);
@@ -113,7 +116,6 @@ void oci_tags_list(struct oci_call *c)
 		}
 	}
 	buf_free(&p.out);
-	free(p.last);
 	meta_repo_clear(&r);
 }
 
@@ -125,7 +127,7 @@ void oci_catalog(struct oci_call *c)
 		return;
 	struct berr err;
 	err_clear(&err);
-	struct name_page p = {{0}, n, 0, NULL, false};
+	struct name_page p = {.n = n};
 	buf_init(&p.out, 0);
 	buf_puts(&p.out, "{\"repositories\":[", NULL);
 	struct meta *m = meta_pool_acquire(c->core->pool);
@@ -146,7 +148,6 @@ void oci_catalog(struct oci_call *c)
 			link_next(c, "_catalog", n, p.last);
 	}
 	buf_free(&p.out);
-	free(p.last);
 }
 
 struct referrers {

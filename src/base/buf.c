@@ -89,6 +89,20 @@ char *buf_steal(struct buf *b, size_t *len)
 void buf_json_string(struct buf *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
+	/* Fast path (names, digests, tags: nothing to escape): one copy. */
+	size_t n = 0;
+	while (s[n] && (unsigned char)s[n] >= 0x20 && s[n] != '"' && s[n] != '\\')
+		n++;
+	if (!s[n] && !(b->limit && (n + 2 > b->limit || b->len > b->limit - n - 2))) {
+		grow(b, b->len + n + 3);
+		char *d = b->p + b->len;
+		d[0] = '"';
+		memcpy(d + 1, s, n);
+		d[n + 1] = '"';
+		d[n + 2] = '\0';
+		b->len += n + 2;
+		return;
+	}
 	buf_append(b, "\"", 1, NULL);
 	const char *run = s;
 	for (; *s; s++) {
@@ -97,7 +111,7 @@ void buf_json_string(struct buf *b, const char *s)
 			continue;
 		buf_append(b, run, (size_t)(s - run), NULL);
 		char esc[6] = {'\\', (char)c, 0, 0, 0, 0};
-		size_t n = 2;
+		n = 2;
 		if (c == '\n')
 			esc[1] = 'n';
 		else if (c == '\t')
