@@ -11,6 +11,9 @@
  *   -d  stop issuing requests after this many seconds (default 5; always a bound)
  *   -n  stop after this many requests in total (then -d is only a safety bound)
  *   -b  request body
+ *   -S  serve FILE from an in-process server (one thread per connection doing nothing but
+ *       sendfile(2), no -a needed) and measure it: the loopback sendfile limit for this client,
+ *       the ceiling any registry's blob GET can reach here
  *   Each "@ID@" in PATH and the body is replaced per request by IDPREFIX<n>, n counting
  *   0, 1, 2, ... over the run (distinct manifests and tags for PutImage, repository names).
  *
@@ -37,7 +40,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -664,18 +669,100 @@ static void json_str(const char *s, size_t n)
 static void usage(void)
 {
 	fprintf(stderr,
-	        "usage: loadgen -a HOST:PORT [-c CONNS] [-t THREADS] [-d SECONDS] [-n REQUESTS]\n"
-	        "               [-m METHOD] [-u PATH] [-H 'Name: value']... [-b BODYFILE]\n"
-	        "               [-P IDPREFIX] [-T TIMEOUT_MS]\n");
+	        "usage: loadgen {-a HOST:PORT | -S FILE} [-c CONNS] [-t THREADS] [-d SECONDS]\n"
+	        "               [-n REQUESTS] [-m METHOD] [-u PATH] [-H 'Name: value']...\n"
+	        "               [-b BODYFILE] [-P IDPREFIX] [-T TIMEOUT_MS]\n");
 	exit(2);
+}
+
+/* ---- -S: the sendfile-only server */
+
+static int g_sf_fd = -1;
+static off_t g_sf_size;
+
+/* One connection: for each request head, a 200 with the whole file. */
+static void *sf_conn(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char head[HEAD_MAX];
+	size_t have = 0;
+	char hdr[128];
+	int hl = snprintf(hdr, sizeof hdr,
+	                  "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+	                  "Content-Length: %lld\r\n\r\n",
+	                  (long long)g_sf_size);
+	for (;;) {
+		char *end = memmem(head, have, "\r\n\r\n", 4);
+		if (!end) {
+			if (have == sizeof head)
+				break;
+			ssize_t r = recv(fd, head + have, sizeof head - have, 0);
+			if (r <= 0)
+				break;
+			have += (size_t)r;
+			continue;
+		}
+		size_t used = (size_t)(end + 4 - head);
+		memmove(head, head + used, have - used);
+		have -= used;
+		if (send(fd, hdr, (size_t)hl, MSG_MORE) != hl)
+			break;
+		off_t off = 0;
+		while (off < g_sf_size) {
+			ssize_t w = sendfile(fd, g_sf_fd, &off, (size_t)(g_sf_size - off));
+			if (w <= 0)
+				goto out;
+		}
+	}
+out:
+	close(fd);
+	return NULL;
+}
+
+static void *sf_accept(void *arg)
+{
+	int ls = (int)(intptr_t)arg;
+	for (;;) {
+		int fd = accept(ls, NULL, NULL);
+		if (fd < 0)
+			continue;
+		pthread_t th;
+		if (pthread_create(&th, NULL, sf_conn, (void *)(intptr_t)fd) != 0)
+			close(fd);
+		else
+			pthread_detach(th);
+	}
+	return NULL;
+}
+
+/* Starts the server on 127.0.0.1:<ephemeral>; writes "127.0.0.1:<port>" into addr. */
+static void sf_start(const char *file, char *addr, size_t addr_len)
+{
+	struct stat st;
+	g_sf_fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (g_sf_fd < 0 || fstat(g_sf_fd, &st) != 0)
+		die("-S: cannot open the file");
+	g_sf_size = st.st_size;
+	int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof a;
+	if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof a) != 0 || listen(ls, 1024) != 0 ||
+	    getsockname(ls, (struct sockaddr *)&a, &al) != 0)
+		die("-S: cannot listen on loopback");
+	pthread_t th;
+	if (pthread_create(&th, NULL, sf_accept, (void *)(intptr_t)ls) != 0)
+		die("pthread_create");
+	pthread_detach(th);
+	snprintf(addr, addr_len, "127.0.0.1:%d", ntohs(a.sin_port));
 }
 
 int main(int argc, char **argv)
 {
 	int conns = 1, threads = 1, opt;
-	const char *addr = NULL, *bodyfile = NULL;
+	const char *addr = NULL, *bodyfile = NULL, *sf_file = NULL;
+	char sf_addr[64];
 	size_t hl = 0;
-	while ((opt = getopt(argc, argv, "a:c:t:d:n:m:u:H:b:P:T:")) != -1) {
+	while ((opt = getopt(argc, argv, "a:c:t:d:n:m:u:H:b:P:T:S:")) != -1) {
 		switch (opt) {
 		case 'a':
 			addr = optarg;
@@ -714,9 +801,16 @@ int main(int argc, char **argv)
 		case 'T':
 			g_timeout_ns = (uint64_t)atoll(optarg) * 1000000ull;
 			break;
+		case 'S':
+			sf_file = optarg;
+			break;
 		default:
 			usage();
 		}
+	}
+	if (sf_file) {
+		sf_start(sf_file, sf_addr, sizeof sf_addr);
+		addr = sf_addr;
 	}
 	if (!addr || conns < 1 || conns > MAX_CONNS || threads < 1 || threads > MAX_THREADS ||
 	    g_duration <= 0 || g_duration > 3600)
