@@ -525,10 +525,19 @@ def push_run(srv, repo, src, conc, per_thread, chunked):
 
 
 def sync_disk():
-    """Start every timed write workload with no dirty pages from the previous one."""
+    """Start every timed write workload with no dirty pages from the previous one, and (when
+    allowed, i.e. as root) with the page cache emptied: otherwise each run finds less free
+    memory than the one before, and on a VM whose host backs guest memory lazily the runs
+    that must grow the cache into fresh memory write at a fraction of the speed of earlier
+    ones, whichever server they measure."""
     try:
         subprocess.run(["sync"], timeout=120, check=False)
     except subprocess.TimeoutExpired:
+        pass
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("1")
+    except OSError:
         pass
 
 

@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -275,4 +276,27 @@ enum berr_code fs_read_all(const char *path, size_t limit, char **out, size_t *l
 	if (len)
 		*len = n;
 	return BERR_OK;
+}
+
+static char boot_id[40];
+static pthread_once_t boot_once = PTHREAD_ONCE_INIT;
+
+static void read_boot_id(void)
+{
+	char *data = NULL;
+	size_t len = 0;
+	struct berr e;
+	if (fs_read_all("/proc/sys/kernel/random/boot_id", 128, &data, &len, &e) == BERR_OK) {
+		while (len && (data[len - 1] == '\n' || data[len - 1] == ' '))
+			len--;
+		if (len == 36)
+			memcpy(boot_id, data, 36);
+	}
+	free(data);
+}
+
+const char *sys_boot_id(void)
+{
+	pthread_once(&boot_once, read_boot_id);
+	return boot_id;
 }

@@ -19,6 +19,9 @@ void rand_bytes(void *buf, size_t n);
 void uuid_v4(char out[37]);
 /* True if s is 8-4-4-4-12 hex (either case). */
 bool uuid_is_valid(const char *s);
+/* The running kernel's boot id (a UUID, new at every boot), "" if it cannot be read: bytes
+ * written under one boot id and not fsync'd may be gone under another. Thread-safe. */
+const char *sys_boot_id(void);
 
 bool str_has_prefix(const char *s, const char *prefix);
 /* Whole-string glob: '*' matches any run (including empty); every other byte matches itself. */

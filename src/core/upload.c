@@ -5,10 +5,18 @@
  * uploads/<id> in the blob store. Appends to one session are serialised with an exclusive
  * flock(2) on a lock file next to it, held by a core_upload_writer from open to close, so two
  * concurrent PATCH/UploadLayerPart requests can never interleave bytes. The row is re-read
- * under the lock; it is only updated after the new bytes are fdatasync'd, so a crash leaves
- * the row describing a durable prefix of the file (extra bytes past `size` are truncated on
- * the next open). Completion finalises the saved hash - the file is never re-read - and makes
- * the blob appear by rename before the blob row and the repository link are committed. */
+ * under the lock and updated after the new bytes are written (extra bytes past `size`, from
+ * a write that failed or crashed before its update, are truncated on the next open).
+ *
+ * Durability: a part is acknowledged once its bytes are in the page cache (writeback already
+ * started), not fsync'd - waiting for the disk on every PATCH would stall the client for the
+ * whole write-back of each chunk. The row then records the kernel's boot id (unsynced_boot):
+ * a process crash loses nothing, and a session written under another boot (power loss or
+ * kernel crash: its bytes may be gone) is dropped when next touched, so the client starts over
+ * instead of resuming on a hole. Completion fsyncs the file before the blob appears, so a
+ * blob is durable before the 201. Completion finalises the saved hash - the file is never
+ * re-read - and makes the blob appear by rename before the blob row and the repository link
+ * are committed. */
 #include "../base/feat.h"
 
 #include "core_int.h"
@@ -50,6 +58,15 @@ static enum berr_code load_row(struct meta *m, const struct meta_repo *repo, con
 		return upload_not_found(err, repo, id);
 	enum berr_code rc = m->ops->upload_get(m, id, row, err);
 	if (rc == BERR_NOT_FOUND || (rc == BERR_OK && row->repo_id != repo->id)) {
+		meta_upload_clear(row);
+		return upload_not_found(err, repo, id);
+	}
+	if (rc == BERR_OK && row->unsynced_boot[0] &&
+	    strcmp(row->unsynced_boot, sys_boot_id()) != 0) {
+		/* Written before a reboot and never fsync'd: the file may have lost bytes the row
+		 * counts. Drop the session (the file becomes an orphan for gc). */
+		struct berr e;
+		m->ops->upload_delete(m, id, &e);
 		meta_upload_clear(row);
 		return upload_not_found(err, repo, id);
 	}
@@ -164,7 +181,10 @@ static void writer_free(struct core_upload_writer *w)
 enum berr_code core_upload_close(struct core_upload_writer *w, struct meta *m, int64_t *size,
                                  struct berr *err)
 {
-	enum berr_code rc = w->written ? w->c->blobs->ops->upload_sync(w->file, err) : BERR_OK;
+	/* Without a boot id to tie unsynced bytes to, fall back to fsync per part. */
+	const char *boot = sys_boot_id();
+	enum berr_code rc =
+	    w->written && !boot[0] ? w->c->blobs->ops->upload_sync(w->file, err) : BERR_OK;
 	if (rc != BERR_OK) {
 		core_upload_abort(w);
 		return rc;
@@ -183,6 +203,7 @@ enum berr_code core_upload_close(struct core_upload_writer *w, struct meta *m, i
 			u.small_part = true;
 		u.parts++;
 		u.last_part_size = w->written;
+		snprintf(u.unsynced_boot, sizeof(u.unsynced_boot), "%s", boot);
 	}
 	u.size = w->start + w->written;
 	u.updated_at = clock_now_ms();

@@ -74,6 +74,9 @@ struct meta_upload {
 	int64_t last_part_size;
 	unsigned char *hash_state; /* new, may be NULL */
 	size_t hash_state_len;
+	/* Boot id of the kernel that holds the last bytes written in its page cache only; ""
+	 * when every byte up to size is durable. */
+	char unsynced_boot[40];
 };
 
 struct meta_history {

@@ -182,12 +182,12 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_REPO_BLOB_REF] = "SELECT media_type FROM image_refs WHERE repo_id=? AND digest=? AND "
                         "kind=0 LIMIT 1",
     [S_UPLOAD_INSERT] = "INSERT INTO uploads (id, repo_id, created_at, updated_at, size, "
-                        "parts, small_part, last_part_size, hash_state) "
-                        "VALUES (?,?,?,?,?,?,?,?,?)",
+                        "parts, small_part, last_part_size, hash_state, unsynced_boot) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?)",
     [S_UPLOAD_GET] = "SELECT id, repo_id, created_at, updated_at, size, parts, small_part, "
-                     "last_part_size, hash_state FROM uploads WHERE id=?",
+                     "last_part_size, hash_state, unsynced_boot FROM uploads WHERE id=?",
     [S_UPLOAD_UPDATE] = "UPDATE uploads SET updated_at=?, size=?, parts=?, small_part=?, "
-                        "last_part_size=?, hash_state=? WHERE id=?",
+                        "last_part_size=?, hash_state=?, unsynced_boot=? WHERE id=?",
     [S_UPLOAD_DELETE] = "DELETE FROM uploads WHERE id=?",
     [S_TAG_LIST] = "SELECT name FROM tags WHERE repo_id=? ORDER BY name LIMIT ?",
     [S_TAG_LIST_AFTER] = "SELECT name FROM tags WHERE repo_id=? AND name>? ORDER BY name LIMIT ?",
@@ -1099,12 +1099,17 @@ static enum berr_code sq_upload_list_stale(struct meta *m, int64_t before, int64
 	return str_rows_run(s, q, fn, ctx, err);
 }
 
+/* Binds hash_state at i and unsynced_boot at i + 1. */
 static void bind_upload_state(sqlite3_stmt *q, int i, const struct meta_upload *u)
 {
 	if (u->hash_state)
 		sqlite3_bind_blob(q, i, u->hash_state, (int)u->hash_state_len, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(q, i);
+	if (u->unsynced_boot[0])
+		bind_text(q, i + 1, u->unsynced_boot);
+	else
+		sqlite3_bind_null(q, i + 1);
 }
 
 static enum berr_code sq_upload_insert(struct meta *m, const struct meta_upload *u,
@@ -1153,6 +1158,8 @@ static enum berr_code sq_upload_get(struct meta *m, const char *id, struct meta_
 			memcpy(out->hash_state, sqlite3_column_blob(q, 8), n);
 			out->hash_state_len = n;
 		}
+		t = (const char *)sqlite3_column_text(q, 9);
+		snprintf(out->unsynced_boot, sizeof(out->unsynced_boot), "%s", t ? t : "");
 	} else if (rc == SQLITE_DONE) {
 		ec = err_set(err, BERR_NOT_FOUND, "upload not found");
 	} else {
@@ -1175,7 +1182,7 @@ static enum berr_code sq_upload_update(struct meta *m, const struct meta_upload 
 	sqlite3_bind_int(q, 4, u->small_part);
 	sqlite3_bind_int64(q, 5, u->last_part_size);
 	bind_upload_state(q, 6, u);
-	bind_text(q, 7, u->id);
+	bind_text(q, 8, u->id);
 	return exec_done(s, q, err);
 }
 
