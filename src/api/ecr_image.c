@@ -45,8 +45,8 @@ enum berr_code ecr_put_image(struct ecr_call *c, struct berr *err)
 		                  "characters");
 	if ((rc = ep_repo(c, &r, err)) != BERR_OK)
 		return rc;
-	rc = core_image_put(c->core, &r, manifest, strlen(manifest), mt, tag, digest,
-	                    CORE_PUT_ECR, &res, err);
+	rc = core_image_put(c->core, &r, manifest, strlen(manifest), mt, tag, digest, CORE_PUT_ECR,
+	                    &res, err);
 	if (rc == BERR_OK) {
 		json_t *id = json_pack("{s:s}", "imageDigest", res.digest);
 		if (tag)

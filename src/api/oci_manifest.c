@@ -136,9 +136,9 @@ void oci_manifest_put(struct oci_call *c)
 	struct core_put_result res = {0};
 	enum berr_code rc = oci_repo(c, m, &r, &err);
 	if (rc == BERR_OK)
-		rc = core_image_put(c->core, &r, c->req->body ? c->req->body : "",
-		                    c->req->body_len, mt, digest ? NULL : c->ref,
-		                    digest ? c->ref : NULL, CORE_PUT_OCI, &res, &err);
+		rc = core_image_put(c->core, &r, c->req->body ? c->req->body : "", c->req->body_len,
+		                    mt, digest ? NULL : c->ref, digest ? c->ref : NULL,
+		                    CORE_PUT_OCI, &res, &err);
 	meta_pool_release(c->core->pool, m);
 	if (rc == BERR_IMAGE_DIGEST_MISMATCH)
 		err.code = BERR_DIGEST_INVALID;
