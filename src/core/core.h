@@ -149,7 +149,7 @@ enum berr_code core_upload_open(struct core *c, struct meta *m, const struct met
 /* Bytes received before this writer opened, and parts recorded so far. */
 int64_t core_upload_writer_start(const struct core_upload_writer *w);
 int64_t core_upload_writer_parts(const struct core_upload_writer *w);
-/* Appends bytes (hashes as it writes; large bodies on a helper thread). After an error the
+/* Appends bytes (hashes as it writes). After an error the
  * writer's hash no longer matches its bytes: only core_upload_abort may follow. */
 enum berr_code core_upload_write(struct core_upload_writer *w, const void *data, size_t len,
                                  struct berr *err);
