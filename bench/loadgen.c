@@ -11,7 +11,7 @@
  *   -d  stop issuing requests after this many seconds (default 5; always a bound)
  *   -n  stop after this many requests in total (then -d is only a safety bound)
  *   -b  request body
- *   -S  serve FILE from an in-process server (one thread per connection doing nothing but
+ *   -S  serve FILE from a forked server process (one thread per connection doing nothing but
  *       sendfile(2), no -a needed) and measure it: the loopback sendfile limit for this client,
  *       the ceiling any registry's blob GET can reach here
  *   Each "@ID@" in PATH and the body is replaced per request by IDPREFIX<n>, n counting
@@ -32,6 +32,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -40,6 +41,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -679,11 +681,16 @@ static void usage(void)
 
 static int g_sf_fd = -1;
 static off_t g_sf_size;
+static pid_t g_sf_pid;
+/* Bytes per sendfile(2) call, as a server with a bounded per-call size (MHD: 2 MiB) would. */
+#define SF_CHUNK ((size_t)2 << 20)
 
 /* One connection: for each request head, a 200 with the whole file. */
 static void *sf_conn(void *arg)
 {
 	int fd = (int)(intptr_t)arg;
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* as HTTP servers do */
 	char head[HEAD_MAX];
 	size_t have = 0;
 	char hdr[128];
@@ -709,7 +716,8 @@ static void *sf_conn(void *arg)
 			break;
 		off_t off = 0;
 		while (off < g_sf_size) {
-			ssize_t w = sendfile(fd, g_sf_fd, &off, (size_t)(g_sf_size - off));
+			size_t left = (size_t)(g_sf_size - off);
+			ssize_t w = sendfile(fd, g_sf_fd, &off, left < SF_CHUNK ? left : SF_CHUNK);
 			if (w <= 0)
 				goto out;
 		}
@@ -749,10 +757,20 @@ static void sf_start(const char *file, char *addr, size_t addr_len)
 	if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof a) != 0 || listen(ls, 1024) != 0 ||
 	    getsockname(ls, (struct sockaddr *)&a, &al) != 0)
 		die("-S: cannot listen on loopback");
-	pthread_t th;
-	if (pthread_create(&th, NULL, sf_accept, (void *)(intptr_t)ls) != 0)
-		die("pthread_create");
-	pthread_detach(th);
+	/* A process of its own, as a registry would be (threads of one process would share the
+	 * client's scheduling); it dies with us. */
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() == 1)
+			_exit(0);
+		sf_accept((void *)(intptr_t)ls);
+		_exit(0);
+	}
+	close(ls);
+	g_sf_pid = pid;
 	snprintf(addr, addr_len, "127.0.0.1:%d", ntohs(a.sin_port));
 }
 
@@ -809,6 +827,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (sf_file) {
+		signal(SIGPIPE, SIG_IGN); /* the client side closes mid-body at the deadline */
 		sf_start(sf_file, sf_addr, sizeof sf_addr);
 		addr = sf_addr;
 	}
@@ -904,5 +923,7 @@ int main(int argc, char **argv)
 	if (!any)
 		fputs("null", stdout);
 	puts("}");
+	if (g_sf_pid > 0)
+		kill(g_sf_pid, SIGKILL);
 	return 0;
 }
