@@ -1580,8 +1580,10 @@ static enum berr_code migrate(sqlite3 *db, struct berr *err)
 				return err->code;
 			}
 		}
-		if (exec_sql(db, "COMMIT", err) != BERR_OK)
+		if (exec_sql(db, "COMMIT", err) != BERR_OK) {
+			exec_sql(db, "ROLLBACK", NULL);
 			return err->code;
+		}
 	}
 	return BERR_OK;
 }
@@ -1599,10 +1601,21 @@ enum berr_code meta_sqlite_open(const char *path, struct meta **out, struct berr
 	}
 	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
 	sqlite3_extended_result_codes(db, 1);
-	if (exec_sql(db,
-	             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
-	             err) != BERR_OK ||
-	    migrate(db, err) != BERR_OK) {
+	/* Switching a new database to WAL (and some lock transitions on first open) can answer
+	 * SQLITE_BUSY without consulting the busy handler when several processes open it at
+	 * once; every step here is idempotent, so retry a bounded number of times. */
+	enum berr_code ec = BERR_BUSY;
+	for (int attempt = 0; attempt < 100 && ec == BERR_BUSY; attempt++) {
+		if (attempt)
+			sqlite3_sleep(10 + attempt);
+		ec = exec_sql(db,
+		              "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+		              "PRAGMA foreign_keys=ON;",
+		              err);
+		if (ec == BERR_OK)
+			ec = migrate(db, err);
+	}
+	if (ec != BERR_OK) {
 		sqlite3_close(db);
 		return err->code;
 	}
