@@ -28,7 +28,7 @@
 #define DEFAULT_LISTEN "127.0.0.1:5000"
 #define DEFAULT_DATA_DIR "./berth-data"
 /* Database connections: handler threads beyond this wait for a free one. */
-#define DB_POOL_SIZE 64
+#define DB_POOL_SIZE 16
 #define SHUTDOWN_GRACE_MS 30000
 
 static void usage(FILE *f)
