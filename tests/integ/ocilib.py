@@ -113,6 +113,19 @@ class V2:
 
     # -- helpers -----------------------------------------------------------------------------
 
+    def start_upload(self, repo, data):
+        """POST + one PATCH of data (202s asserted); returns the session's Location."""
+        r = self.post("%s/blobs/uploads/" % repo)
+        if r.status_code != 202:
+            raise AssertionError("POST upload -> %d" % r.status_code)
+        loc = r.headers["Location"]
+        r = self.patch(loc, data=data, headers={
+            "Content-Type": "application/octet-stream",
+            "Content-Range": "0-%d" % (len(data) - 1)})
+        if r.status_code != 202:
+            raise AssertionError("PATCH -> %d" % r.status_code)
+        return r.headers.get("Location", loc)
+
     def push_blob(self, repo, data, check=True):
         """Monolithic POST ?digest=. Returns the digest."""
         d = digest_of(data)

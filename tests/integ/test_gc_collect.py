@@ -47,16 +47,6 @@ class GcCase(OciCase):
         self.assertEqual((blobs, nbytes, uploads, orphans),
                          (res.blobs, res.bytes, res.uploads, res.orphans), res)
 
-    def start_v2_upload(self, repo, data):
-        r = self.v.post("%s/blobs/uploads/" % repo)
-        self.assertStatus(r, 202)
-        loc = r.headers["Location"]
-        r = self.v.patch(loc, data=data, headers={
-            "Content-Type": "application/octet-stream",
-            "Content-Range": "0-%d" % (len(data) - 1)})
-        self.assertStatus(r, 202)
-        return r.headers.get("Location", loc)
-
 
 class Blobs(GcCase):
     def test_unreferenced_blob_waits_for_grace_then_goes(self):
@@ -172,7 +162,7 @@ class DeleteRepository(GcCase):
         self.assertEqual([], check_pull(self.v, rb, "b", b))
         self.assertOciError(self.v.get("%s/manifests/a" % ra), "NAME_UNKNOWN", 404)
         # the other repository goes too, with an upload in progress: everything is freed
-        loc = self.start_v2_upload(rb, os.urandom(500))
+        loc = self.v.start_upload(rb, os.urandom(500))
         self.c.delete_repository(repositoryName=rb, force=True)
         res = self.gc()
         self.assertEqual((3, sum(blob_digests(b).values())), (res.blobs, res.bytes), res)
@@ -187,7 +177,7 @@ class DeleteRepository(GcCase):
 class Uploads(GcCase):
     def test_abandoned_upload_sessions(self):
         repo = self.repo()
-        loc = self.start_v2_upload(repo, os.urandom(1000))
+        loc = self.v.start_upload(repo, os.urandom(1000))
         up = self.c.initiate_layer_upload(repositoryName=repo)["uploadId"]
         part = os.urandom(1000)
         self.c.upload_layer_part(repositoryName=repo, uploadId=up, partFirstByte=0,
@@ -222,7 +212,7 @@ class Uploads(GcCase):
     def test_active_upload_survives_gc(self):
         repo = self.repo()
         first = os.urandom(3000)
-        loc = self.start_v2_upload(repo, first)
+        loc = self.v.start_upload(repo, first)
         self.assertGc(self.gc(grace="30s"))
         rest = os.urandom(2000)
         r = self.v.patch(loc, data=rest, headers={"Content-Type": "application/octet-stream",
@@ -244,7 +234,7 @@ class Background(GcCase):
         repo = self.repo()
         keep = self.push(repo, [Layer(2048)], tag="keep")
         loose = self.v.push_blob(repo, os.urandom(7777))
-        self.start_v2_upload(repo, os.urandom(100))
+        self.v.start_upload(repo, os.urandom(100))
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if loose not in blob_files(self.dir) and not upload_files(self.dir):

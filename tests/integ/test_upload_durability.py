@@ -44,19 +44,9 @@ class UploadAcrossCrashes(OciCase):
         finally:
             con.close()
 
-    def start_patch(self, data):
-        r = self.v.post("dur/app/blobs/uploads/")
-        self.assertStatus(r, 202)
-        loc = r.headers["Location"]
-        r = self.v.patch(loc, data=data, headers={
-            "Content-Type": "application/octet-stream",
-            "Content-Range": "0-%d" % (len(data) - 1)})
-        self.assertStatus(r, 202)
-        return r.headers["Location"]
-
     def test_acknowledged_part_survives_sigkill(self):
         first, rest = rand_bytes(3 * MIB), rand_bytes(MIB + 17)
-        loc = self.start_patch(first)
+        loc = self.v.start_upload("dur/app", first)
         self.assertEqual([boot_id()], list(self.db_rows().values()))
         self.b._kill()  # SIGKILL, a process crash: the page cache keeps the bytes
         self.b.start(port=self.b.port)
@@ -78,7 +68,7 @@ class UploadAcrossCrashes(OciCase):
         self.assertEqual(blob, r.content)
 
     def test_session_from_another_boot_is_dropped(self):
-        loc = self.start_patch(rand_bytes(MIB))
+        loc = self.v.start_upload("dur/app", rand_bytes(MIB))
         ecr_id = self.c.initiate_layer_upload(repositoryName="dur/app")["uploadId"]
         self.c.upload_layer_part(repositoryName="dur/app", uploadId=ecr_id, partFirstByte=0,
                                  partLastByte=MIB - 1, layerPartBlob=rand_bytes(MIB))

@@ -12,6 +12,7 @@
 #include "base/err.h"
 #include "base/mem.h"
 #include "base/util.h"
+#include "testutil.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -25,31 +26,17 @@
 
 /* ---- helpers ---- */
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
 static int tmpdir_setup(void **state)
 {
-	const char *base = getenv("TMPDIR");
-	char *dir = xasprintf("%s/berth-test-base-XXXXXX", base && *base ? base : "/tmp");
-	if (!mkdtemp(dir)) {
-		free(dir);
-		return -1;
-	}
+	char *dir = test_mkdtemp("base");
 	*state = dir;
-	return 0;
+	return dir ? 0 : -1;
 }
 
 static int tmpdir_teardown(void **state)
 {
 	char *dir = *state;
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	test_rm_rf(dir);
 	free(dir);
 	return 0;
 }

@@ -23,6 +23,7 @@
 #include "blob/blob.h"
 #include "crypto/sha256.h"
 #include "meta/meta.h"
+#include "testutil.h"
 
 #include <dirent.h>
 #include <ftw.h>
@@ -46,32 +47,6 @@ static void sleep_ms(long ms)
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 	while (nanosleep(&ts, &ts) != 0)
 		;
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
-static void rm_rf(const char *path)
-{
-	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* New temp directory (free + rm_rf by the caller). */
-static char *make_tmpdir(void)
-{
-	const char *base = getenv("TMPDIR");
-	char *tmpl = xasprintf("%s/berth-test-store-XXXXXX", base && *base ? base : "/tmp");
-	if (!mkdtemp(tmpl)) {
-		free(tmpl);
-		return NULL;
-	}
-	return tmpl;
 }
 
 static void digest_of(const char *s, char out[DIGEST_STR_LEN])
@@ -138,7 +113,7 @@ struct sqlite_store {
 static void *sqlite_create(void)
 {
 	struct sqlite_store *s = xcalloc(1, sizeof(*s));
-	s->dir = make_tmpdir();
+	s->dir = test_mkdtemp("store");
 	if (!s->dir) {
 		free(s);
 		return NULL;
@@ -191,7 +166,7 @@ static int sqlite_schema_latest(void)
 static void sqlite_destroy(void *h)
 {
 	struct sqlite_store *s = h;
-	rm_rf(s->dir);
+	test_rm_rf(s->dir);
 	free(s->dir);
 	free(s->path);
 	free(s);
@@ -1637,7 +1612,7 @@ struct fs_store {
 static void *fs_create(void)
 {
 	struct fs_store *s = xcalloc(1, sizeof(*s));
-	s->base = make_tmpdir();
+	s->base = test_mkdtemp("store");
 	if (!s->base) {
 		free(s);
 		return NULL;
@@ -1711,7 +1686,7 @@ static bool fs_raw_escaped(void *h, char *what, size_t n)
 static void fs_destroy(void *h)
 {
 	struct fs_store *s = h;
-	rm_rf(s->base);
+	test_rm_rf(s->base);
 	free(s->base);
 	free(s->root);
 	free(s);

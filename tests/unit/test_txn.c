@@ -12,8 +12,8 @@
 #include "base/err.h"
 #include "base/mem.h"
 #include "core/core.h"
+#include "testutil.h"
 
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,15 +24,6 @@
 #define FAIL_EVERY 7 /* closures with (thread * PER_THREAD + i) % FAIL_EVERY == 0 fail */
 
 static const struct registry_id reg = {"123456789012", "us-east-1"};
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
 
 struct put {
 	int n;
@@ -80,8 +71,8 @@ static void *worker(void *arg)
 static void concurrent_closures(void **state)
 {
 	(void)state;
-	char dir[] = "/tmp/berth-test-txn-XXXXXX";
-	assert_non_null(mkdtemp(dir));
+	char *dir = test_mkdtemp("txn");
+	assert_non_null(dir);
 	struct core *c = NULL;
 	struct berr err;
 	assert_int_equal(core_open(dir, 4, &c, &err), BERR_OK);
@@ -121,7 +112,8 @@ static void concurrent_closures(void **state)
 	}
 	meta_pool_release(c->pool, m);
 	core_close(c);
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	test_rm_rf(dir);
+	free(dir);
 }
 
 /* A closure's changes are visible to the next closure of the same batch or a later one, and a
@@ -135,8 +127,8 @@ static enum berr_code read_doc(struct meta *m, void *ctx, struct berr *err)
 static void sequential_visibility(void **state)
 {
 	(void)state;
-	char dir[] = "/tmp/berth-test-txn-XXXXXX";
-	assert_non_null(mkdtemp(dir));
+	char *dir = test_mkdtemp("txn");
+	assert_non_null(dir);
 	struct core *c = NULL;
 	struct berr err;
 	assert_int_equal(core_open(dir, 2, &c, &err), BERR_OK);
@@ -153,7 +145,8 @@ static void sequential_visibility(void **state)
 	free(v);
 	meta_pool_release(c->pool, m);
 	core_close(c);
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	test_rm_rf(dir);
+	free(dir);
 }
 
 int main(void)
