@@ -363,11 +363,8 @@ static enum berr_code exec_sql(sqlite3 *db, const char *sql, struct berr *err);
 static enum berr_code sq_defer_durability(struct meta *m, struct berr *err)
 {
 	/* The group commit's savepoints keep a sub-journal of every page a closure re-dirties:
-	 * keep it (and the batch's dirty pages) in memory rather than spilling to temp files. */
-	return exec_sql(self(m)->db,
-	                "PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY; "
-	                "PRAGMA cache_size=-16384",
-	                err);
+	 * keep it in memory (bounded by the batch) rather than in temp files. */
+	return exec_sql(self(m)->db, "PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY", err);
 }
 
 /* fdatasync of the WAL file through our own descriptor: on Linux it flushes the file (the
