@@ -22,7 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define MAX_CONNECTIONS 1024
@@ -31,6 +34,21 @@
  * 32 KiB default means a syscall pair and a hash call per 32 KiB; 256 KiB chunks cut that
  * overhead eightfold at 256 KiB x connections of memory. */
 #define CONNECTION_MEMORY (256 * 1024)
+
+/* libmicrohttpd 0.9.75 keeps TCP_CORK set while it sendfile(2)s a response body (to send
+ * full segments); on Linux that halves the rate of a blob GET (a sendfile-only server on
+ * loopback: 5.4 GB/s without cork, 2.1 GB/s with it, 8 connections). This definition
+ * interposes the library's calls (the executable's symbol wins in ELF resolution) and
+ * reports success for "cork on" without doing it; everything else goes to the kernel. The
+ * sockets already have TCP_NODELAY, so headers and small bodies still go out at once (MHD
+ * sends those in one writev anyway). */
+int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+	if (level == IPPROTO_TCP && name == TCP_CORK && val && len == sizeof(int) &&
+	    *(const int *)val != 0)
+		return 0;
+	return (int)syscall(SYS_setsockopt, fd, level, name, val, len);
+}
 
 struct http_server {
 	struct MHD_Daemon *d;
