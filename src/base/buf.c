@@ -42,16 +42,32 @@ static void grow(struct buf *b, size_t need)
 	b->cap = cap;
 }
 
-enum berr_code buf_append(struct buf *b, const void *data, size_t n, struct berr *err)
+/* Room for n more bytes plus the terminating NUL; NULL (and err set) past the limit. The
+ * caller writes at the returned pointer, then commits with commit(). */
+static char *reserve(struct buf *b, size_t n, struct berr *err)
 {
-	if (b->limit && (n > b->limit || b->len > b->limit - n))
-		return err_set(err, BERR_TOO_LARGE, "content exceeds the limit of %zu bytes",
-		               b->limit);
+	if (b->limit && (n > b->limit || b->len > b->limit - n)) {
+		err_set(err, BERR_TOO_LARGE, "content exceeds the limit of %zu bytes", b->limit);
+		return NULL;
+	}
 	grow(b, b->len + n + 1);
-	if (n)
-		memcpy(b->p + b->len, data, n);
+	return b->p + b->len;
+}
+
+static void commit(struct buf *b, size_t n)
+{
 	b->len += n;
 	b->p[b->len] = '\0';
+}
+
+enum berr_code buf_append(struct buf *b, const void *data, size_t n, struct berr *err)
+{
+	char *d = reserve(b, n, err);
+	if (!d)
+		return BERR_TOO_LARGE;
+	if (n)
+		memcpy(d, data, n);
+	commit(b, n);
 	return BERR_OK;
 }
 
@@ -93,14 +109,12 @@ void buf_json_string(struct buf *b, const char *s)
 	size_t n = 0;
 	while (s[n] && (unsigned char)s[n] >= 0x20 && s[n] != '"' && s[n] != '\\')
 		n++;
-	if (!s[n] && !(b->limit && (n + 2 > b->limit || b->len > b->limit - n - 2))) {
-		grow(b, b->len + n + 3);
-		char *d = b->p + b->len;
+	char *d;
+	if (!s[n] && (d = reserve(b, n + 2, NULL)) != NULL) {
 		d[0] = '"';
 		memcpy(d + 1, s, n);
 		d[n + 1] = '"';
-		d[n + 2] = '\0';
-		b->len += n + 2;
+		commit(b, n + 2);
 		return;
 	}
 	buf_append(b, "\"", 1, NULL);

@@ -68,14 +68,33 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-static void concurrent_closures(void **state)
+/* Each test gets a fresh data directory (its path is the state). */
+static int dir_setup(void **state)
 {
-	(void)state;
-	char *dir = test_mkdtemp("txn");
-	assert_non_null(dir);
+	*state = test_mkdtemp("txn");
+	return *state ? 0 : -1;
+}
+
+static int dir_teardown(void **state)
+{
+	test_rm_rf(*state);
+	free(*state);
+	return 0;
+}
+
+static struct core *open_core(const char *dir, int pool)
+{
 	struct core *c = NULL;
 	struct berr err;
-	assert_int_equal(core_open(dir, 4, &c, &err), BERR_OK);
+	assert_int_equal(core_open(dir, pool, &c, &err), BERR_OK);
+	return c;
+}
+
+static void concurrent_closures(void **state)
+{
+	const char *dir = *state;
+	struct core *c = open_core(dir, 4);
+	struct berr err;
 
 	pthread_t t[THREADS];
 	struct worker w[THREADS];
@@ -95,7 +114,7 @@ static void concurrent_closures(void **state)
 	core_close(c);
 
 	/* Reopened: exactly the acknowledged documents, with their values. */
-	assert_int_equal(core_open(dir, 1, &c, &err), BERR_OK);
+	c = open_core(dir, 1);
 	struct meta *m = meta_pool_acquire(c->pool);
 	for (int n = 0; n < total; n++) {
 		char name[32], want[32], *value = NULL;
@@ -112,8 +131,6 @@ static void concurrent_closures(void **state)
 	}
 	meta_pool_release(c->pool, m);
 	core_close(c);
-	test_rm_rf(dir);
-	free(dir);
 }
 
 /* A closure's changes are visible to the next closure of the same batch or a later one, and a
@@ -126,12 +143,8 @@ static enum berr_code read_doc(struct meta *m, void *ctx, struct berr *err)
 
 static void sequential_visibility(void **state)
 {
-	(void)state;
-	char *dir = test_mkdtemp("txn");
-	assert_non_null(dir);
-	struct core *c = NULL;
+	struct core *c = open_core(*state, 2);
 	struct berr err;
-	assert_int_equal(core_open(dir, 2, &c, &err), BERR_OK);
 	struct put p = {1, false};
 	assert_int_equal(core_txn(c, put_doc, &p, &err), BERR_OK);
 	char *v = NULL;
@@ -145,15 +158,13 @@ static void sequential_visibility(void **state)
 	free(v);
 	meta_pool_release(c->pool, m);
 	core_close(c);
-	test_rm_rf(dir);
-	free(dir);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(concurrent_closures),
-	    cmocka_unit_test(sequential_visibility),
+	    cmocka_unit_test_setup_teardown(concurrent_closures, dir_setup, dir_teardown),
+	    cmocka_unit_test_setup_teardown(sequential_visibility, dir_setup, dir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
