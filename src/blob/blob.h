@@ -27,11 +27,17 @@ struct blob_ops {
 	 * new; release it with upload_close. */
 	enum berr_code (*upload_open)(struct blob_store *b, const char *id, int64_t offset,
 	                              struct blob_upload **out, struct berr *err);
-	/* Appends len bytes. Not yet durable. */
+	/* Appends len bytes. Not yet durable, and not yet visible to other handles: the driver
+	 * may hold them until upload_flush or upload_sync. */
 	enum berr_code (*upload_append)(struct blob_upload *u, const void *data, size_t len,
 	                                struct berr *err);
-	/* Makes the bytes appended so far durable. */
+	/* Writes out the bytes appended so far (visible to other handles; a process crash
+	 * keeps them, a power loss may not). */
+	enum berr_code (*upload_flush)(struct blob_upload *u, struct berr *err);
+	/* Makes the bytes appended so far durable (includes upload_flush). */
 	enum berr_code (*upload_sync)(struct blob_upload *u, struct berr *err);
+	/* Releases u. Appended bytes not yet flushed or synced may be dropped or may have been
+	 * written (callers truncate a failed write away with upload_truncate). */
 	void (*upload_close)(struct blob_upload *u);
 	/* Truncates upload id to size bytes (drops bytes of a failed write). */
 	enum berr_code (*upload_truncate)(struct blob_store *b, const char *id, int64_t size,

@@ -8,9 +8,9 @@
  * under the lock and updated after the new bytes are written (extra bytes past `size`, from
  * a write that failed or crashed before its update, are truncated on the next open).
  *
- * Durability: a part is acknowledged once its bytes are in the page cache (writeback already
- * started), not fsync'd - waiting for the disk on every PATCH would stall the client for the
- * whole write-back of each chunk. The row then records the kernel's boot id (unsynced_boot):
+ * Durability: a part is acknowledged once its bytes are written out (the blob store's flush:
+ * to the device or the page cache), not fsync'd - waiting for the disk on every PATCH would
+ * stall the client for the whole write-back of each chunk. The row then records the kernel's boot id (unsynced_boot):
  * a process crash loses nothing, and a session written under another boot (power loss or
  * kernel crash: its bytes may be gone) is dropped when next touched, so the client starts over
  * instead of resuming on a hole. Completion fsyncs the file before the blob appears, so a
@@ -183,8 +183,10 @@ enum berr_code core_upload_close(struct core_upload_writer *w, struct meta *m, i
 {
 	/* Without a boot id to tie unsynced bytes to, fall back to fsync per part. */
 	const char *boot = sys_boot_id();
-	enum berr_code rc =
-	    w->written && !boot[0] ? w->c->blobs->ops->upload_sync(w->file, err) : BERR_OK;
+	const struct blob_ops *ops = w->c->blobs->ops;
+	enum berr_code rc = !w->written ? BERR_OK
+	                    : boot[0]   ? ops->upload_flush(w->file, err)
+	                                : ops->upload_sync(w->file, err);
 	if (rc != BERR_OK) {
 		core_upload_abort(w);
 		return rc;
@@ -291,8 +293,12 @@ enum berr_code core_upload_complete(struct core *c, struct meta *m, const struct
 			goto out;
 	}
 	/* Write order: the blob file is durable (fsync, rename, fsync dir) before its row. The
-	 * blob lock keeps gc from unlinking the file between our rename and our commit. */
+	 * blob lock keeps gc from unlinking the file between our rename and our commit. The
+	 * file is cut to the recorded size first: a write that crashed or failed before its
+	 * row update may have left bytes past it. */
 	if ((rc = core_blob_lock(c, out_digest, &blob_fd, err)) != BERR_OK)
+		goto out;
+	if ((rc = c->blobs->ops->upload_truncate(c->blobs, id, row.size, err)) != BERR_OK)
 		goto out;
 	if ((rc = c->blobs->ops->upload_commit(c->blobs, id, out_digest, err)) != BERR_OK)
 		goto out;
