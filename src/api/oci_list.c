@@ -39,12 +39,13 @@ static int add_name(void *ctx, const char *s)
 	if (p->count)
 		buf_append(&p->out, ",", 1, NULL);
 	buf_json_string(&p->out, s);
-	size_t len = strlen(s);
-	if (len >= sizeof(p->last))
-		len = sizeof(p->last) - 1;
-	memcpy(p->last, s, len);
-	p->last[len] = '\0';
-	p->count++;
+	if (++p->count == p->n) { /* the last name of a full page: the Link header's last= */
+		size_t len = strlen(s);
+		if (len >= sizeof(p->last))
+			len = sizeof(p->last) - 1;
+		memcpy(p->last, s, len);
+		p->last[len] = '\0';
+	}
 	return 0;
 }
 
@@ -97,24 +98,34 @@ void oci_tags_list(struct oci_call *c)
 	buf_puts(&p.out, ",\"tags\":[", NULL);
 	struct meta *m = meta_pool_acquire(c->core->pool);
 	struct meta_repo r = {0};
+	struct core_list_page page = {0};
 	enum berr_code rc = oci_repo(c, m, &r, &err);
-	if (rc == BERR_OK && n > 0)
+	/* First pages come from the cache while the repository's tag names are unchanged. */
+	bool cached = rc == BERR_OK && !last &&
+	              core_list_cache_get(c->core->lists, r.id, r.tags_version, n, &page);
+	if (rc == BERR_OK && n > 0 && !cached)
 		rc = m->ops->tag_list(m, r.id, last, n + 1, add_name, &p, &err);
 	meta_pool_release(c->core->pool, m);
+	if (rc == BERR_OK && !cached) {
+		buf_puts(&p.out, "]}", NULL);
+		page.body = buf_steal(&p.out, &page.len);
+		page.last = p.more ? xstrdup(p.last) : NULL;
+		if (!last)
+			core_list_cache_put(c->core->lists, r.id, r.tags_version, n, &page);
+	}
 	if (rc != BERR_OK) {
 		oci_fail_err(c, &err);
 	} else {
-		buf_puts(&p.out, "]}", NULL);
-		size_t len = 0;
-		char *body = buf_steal(&p.out, &len);
-		api_resp_body(c->resp, body, len);
+		api_resp_body(c->resp, page.body, page.len);
+		page.body = NULL;
 		api_resp_header(c->resp, "Content-Type", "application/json");
-		if (p.more) {
+		if (page.last) {
 			char *path = xasprintf("%s/tags/list", c->name);
-			link_next(c, path, n, p.last);
+			link_next(c, path, n, page.last);
 			free(path);
 		}
 	}
+	core_list_page_clear(&page);
 	buf_free(&p.out);
 	meta_repo_clear(&r);
 }

@@ -24,13 +24,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/aio_abi.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #define DIO_ALIGN 4096               /* covers 512- and 4096-byte logical blocks */
 #define STAGE_SIZE (2 * 1024 * 1024) /* bytes per direct write */
-#define STAGE_POOL 8                 /* idle staging buffers kept for reuse */
+#define STAGE_POOL 4                 /* idle staging buffers (and AIO contexts) kept */
 #define EXTEND_STEP (64 << 20)       /* file size raised ahead of asynchronous writes */
 
 struct blob_fs {
@@ -72,7 +73,7 @@ static void fs_close(struct blob_store *b)
 {
 	struct blob_fs *f = self(b);
 	for (int i = 0; i < f->nidle; i++)
-		free(f->idle[i]);
+		munmap(f->idle[i], STAGE_SIZE);
 	for (int i = 0; i < f->naio; i++)
 		syscall(SYS_io_destroy, f->idle_aio[i]);
 	pthread_mutex_destroy(&f->mu);
@@ -141,8 +142,13 @@ static char *stage_get(struct blob_fs *f)
 	if (f->nidle)
 		p = f->idle[--f->nidle];
 	pthread_mutex_unlock(&f->mu);
-	if (!p && posix_memalign((void **)&p, DIO_ALIGN, STAGE_SIZE) != 0)
-		return NULL;
+	if (!p) {
+		/* mmap: page-aligned, and given back to the kernel whole when not pooled */
+		p = mmap(NULL, STAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		         0);
+		if (p == MAP_FAILED)
+			return NULL;
+	}
 	return p;
 }
 
@@ -156,7 +162,8 @@ static void stage_put(struct blob_fs *f, char *p)
 		p = NULL;
 	}
 	pthread_mutex_unlock(&f->mu);
-	free(p);
+	if (p)
+		munmap(p, STAGE_SIZE);
 }
 
 /* AIO contexts are pooled like the buffers: io_destroy waits for an RCU grace period

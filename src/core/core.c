@@ -49,6 +49,7 @@ enum berr_code core_open(const char *data_dir, int pool_size, struct core **out,
 {
 	struct core *c = xcalloc(1, sizeof(*c));
 	c->pulls = core_pulls_new();
+	c->lists = core_list_cache_new();
 	enum berr_code rc = fs_mkdirs(data_dir, err);
 	if (rc == BERR_OK)
 		rc = load_secret(data_dir, c->secret, err);
@@ -84,6 +85,7 @@ void core_close(struct core *c)
 		meta_pool_release(c->pool, m);
 	}
 	core_pulls_free(c->pulls);
+	core_list_cache_free(c->lists);
 	core_writer_close(c->writer);
 	meta_pool_close(c->pool);
 	blob_close(c->blobs);

@@ -27,13 +27,15 @@
 /* Registry tokens and download URLs live 12 hours (ECR's token lifetime). */
 #define TOKEN_TTL_S (12 * 3600)
 
-struct core_pulls;  /* pending lastRecordedPullTime updates (pull.c) */
-struct core_writer; /* group commit queue and its connection (txn.c) */
+struct core_pulls;      /* pending lastRecordedPullTime updates (pull.c) */
+struct core_writer;     /* group commit queue and its connection (txn.c) */
+struct core_list_cache; /* recent tags/list first pages (listcache.c) */
 
 struct core {
 	struct meta_pool *pool;
 	struct core_pulls *pulls;
 	struct core_writer *writer;
+	struct core_list_cache *lists;
 	struct blob_store *blobs;
 	char *lock_dir;           /* data-dir/locks: upload session locks */
 	unsigned char secret[32]; /* HMAC key for registry tokens and download URLs */
@@ -59,6 +61,26 @@ typedef enum berr_code (*core_txn_fn)(struct meta *m, void *ctx, struct berr *er
  * txn.c) and returns its result once that commit is durable. fn's error undoes only fn's
  * changes. fn must not call core_txn. Thread-safe. */
 enum berr_code core_txn(struct core *c, core_txn_fn fn, void *ctx, struct berr *err);
+
+/* ---- cached list pages (listcache.c) ---- */
+
+/* A built page: the response body, and the last name on it when there are more (for the
+ * Link header), else NULL. */
+struct core_list_page {
+	char *body;
+	size_t len;
+	char *last;
+};
+void core_list_page_clear(struct core_list_page *p);
+struct core_list_cache *core_list_cache_new(void);
+void core_list_cache_free(struct core_list_cache *lc);
+/* A copy of the page of n names cached for repository repo_id at tags version version, if
+ * any (false otherwise). Thread-safe. */
+bool core_list_cache_get(struct core_list_cache *lc, int64_t repo_id, int64_t version, long long n,
+                         struct core_list_page *out);
+/* Caches a copy of page, built from rows read after reading version (see listcache.c). */
+void core_list_cache_put(struct core_list_cache *lc, int64_t repo_id, int64_t version, long long n,
+                         const struct core_list_page *page);
 
 /* ---- repositories ---- */
 

@@ -34,6 +34,7 @@ struct meta_repo {
 	char *policy;        /* NULL if none */
 	char *lifecycle_policy;
 	int64_t lifecycle_evaluated_at;
+	int64_t tags_version; /* changes whenever the set of tag names changes (read-only) */
 };
 
 struct meta_image {

@@ -106,7 +106,7 @@ enum stmt_id {
 #define REPO_COLS                                                                                  \
 	"id, account, region, name, created_at, mutability, mutability_filters, scan_on_push, "    \
 	"encryption_type, kms_key, resource_tags, policy, lifecycle_policy, "                      \
-	"lifecycle_evaluated_at"
+	"lifecycle_evaluated_at, tags_version"
 #define IMAGE_COLS_NOMAN                                                                           \
 	"i.id, i.repo_id, i.digest, i.media_type, i.artifact_type, i.subject, NULL, i.size, "      \
 	"i.pushed_at, i.pulled_at, i.status"
@@ -445,6 +445,7 @@ static void read_repo(sqlite3_stmt *q, struct meta_repo *r)
 	r->policy = col_text(q, 11);
 	r->lifecycle_policy = col_text(q, 12);
 	r->lifecycle_evaluated_at = sqlite3_column_int64(q, 13);
+	r->tags_version = sqlite3_column_int64(q, 14);
 }
 
 struct repo_cb {

@@ -146,6 +146,44 @@ class Tags(OciCase):
         r = self.v.get("%s/tags/list" % name)
         self.assertEqual(["two"], r.json()["tags"])
 
+    def test_list_follows_every_change(self):
+        # tags/list pages are cached per repository; every change to the tag names must show
+        # on the next request, whichever door or operation made it.
+        name = uniq("tags-chg")
+        self.c.create_repository(repositoryName=name)
+        a, b = build_image(), build_image()
+        self.v.push_image(name, a, tag="a1")
+        self.v.push_image(name, b)
+
+        def listed(**params):
+            r = self.v.get("%s/tags/list" % name, params=params)
+            self.assertStatus(r, 200)
+            return r.json()["tags"] or [], r.headers.get("Link")
+
+        for _ in range(2):  # the second answer may come from the cache
+            self.assertEqual((["a1"], None), listed())
+        self.v.push_manifest(name, "a2", a.manifest, a.media_type)
+        self.assertEqual(["a1", "a2"], listed()[0])
+        self.assertEqual(["a1"], listed(n=1)[0])
+        self.c.put_image(repositoryName=name, imageManifest=b.manifest.decode(),
+                         imageManifestMediaType=b.media_type, imageTag="0b")
+        self.assertEqual(["0b", "a1", "a2"], listed()[0])
+        self.assertEqual(["0b"], listed(n=1)[0])
+        # moving a tag to another image leaves the names as they are
+        self.v.push_manifest(name, "a2", b.manifest, b.media_type)
+        self.assertEqual(["0b", "a1", "a2"], listed()[0])
+        self.c.batch_delete_image(repositoryName=name, imageIds=[{"imageTag": "a1"}])
+        self.assertEqual(["0b", "a2"], listed()[0])
+        # deleting image b by digest takes both of its tags
+        self.assertStatus(self.v.delete("%s/manifests/%s" % (name, digest_of(b.manifest))), 202)
+        self.assertEqual(([], None), listed())
+        self.v.push_manifest(name, "back", a.manifest, a.media_type)
+        self.assertEqual(["back"], listed()[0])
+        # a repository deleted and created again under the same name starts empty
+        self.c.delete_repository(repositoryName=name, force=True)
+        self.c.create_repository(repositoryName=name)
+        self.assertEqual(([], None), listed())
+
 
 class Catalog(OciCase):
     @classmethod

@@ -950,6 +950,40 @@ META_TEST(meta_tag_set_move_order)
 	assert_err(OP(image_get_by_tag, repo, "ghost", false, &g), BERR_NOT_FOUND);
 }
 
+static int64_t tags_version(struct meta_fx *fx, const char *name)
+{
+	struct meta_repo r = {0};
+	assert_ok(OP(repo_get, ACCT, REGION, name, &r));
+	int64_t v = r.tags_version;
+	meta_repo_clear(&r);
+	return v;
+}
+
+/* tags_version changes with the set of tag names (the tags/list cache's key), and only then. */
+META_TEST(meta_tags_version)
+{
+	int64_t repo = put_repo(fx, "ver");
+	int64_t other = put_repo(fx, "ver2");
+	int64_t a = put_image(fx, repo, "A", NULL);
+	int64_t b = put_image(fx, repo, "B", NULL);
+	int64_t c = put_image(fx, other, "C", NULL);
+	int64_t v0 = tags_version(fx, "ver");
+	assert_ok(OP(tag_set, repo, "t1", a));
+	int64_t v1 = tags_version(fx, "ver");
+	assert_true(v1 != v0);
+	assert_ok(OP(tag_set, repo, "t1", b));  /* a move: same names */
+	assert_ok(OP(tag_set, other, "t1", c)); /* another repository */
+	assert_int_equal(tags_version(fx, "ver"), v1);
+	assert_ok(OP(tag_delete, repo, "t1"));
+	int64_t v2 = tags_version(fx, "ver");
+	assert_true(v2 != v1);
+	assert_ok(OP(tag_set, repo, "t2", a));
+	int64_t v3 = tags_version(fx, "ver");
+	assert_true(v3 != v2);
+	assert_ok(OP(image_delete, a)); /* its tags go with it */
+	assert_true(tags_version(fx, "ver") != v3);
+}
+
 META_TEST(meta_tag_delete_count)
 {
 	int64_t repo = put_repo(fx, "tags");
@@ -1576,6 +1610,7 @@ META_TEST(meta_pool_threads)
 	X(meta_image_insert_get)                                                                   \
 	X(meta_image_delete)                                                                       \
 	X(meta_tag_set_move_order)                                                                 \
+	X(meta_tags_version)                                                                       \
 	X(meta_tag_delete_count)                                                                   \
 	X(meta_image_list_filters)                                                                 \
 	X(meta_image_children_is_child)                                                            \
