@@ -29,10 +29,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define DIO_ALIGN 4096               /* covers 512- and 4096-byte logical blocks */
-#define STAGE_SIZE (2 * 1024 * 1024) /* bytes per direct write */
-#define STAGE_POOL 4                 /* idle staging buffers (and AIO contexts) kept */
-#define EXTEND_STEP (64 << 20)       /* file size raised ahead of asynchronous writes */
+#define DIO_ALIGN 4096           /* covers 512- and 4096-byte logical blocks */
+#define STAGE_SIZE (1024 * 1024) /* bytes per direct write */
+#define AIO_DEPTH 4              /* buffers per upload: one filling, the others in flight */
+#define STAGE_POOL 8             /* idle staging buffers (and AIO contexts) kept */
+#define EXTEND_STEP (64 << 20)   /* file size raised ahead of asynchronous writes */
 
 struct blob_fs {
 	struct blob_store super;
@@ -105,9 +106,9 @@ static enum berr_code fs_upload_create(struct blob_store *b, const char *id, str
  * Invariants: the staging buffer holds the file's bytes [stage_off, offset) with stage_off a
  * multiple of DIO_ALIGN; every flush writes only those bytes (whole blocks with O_DIRECT, a
  * last partial block through the buffered descriptor), so bytes past offset are never
- * touched. A full buffer is written asynchronously (Linux AIO) from one of two buffers
- * while the other fills, so receiving, hashing and the device overlap; any later flush,
- * close or full buffer first waits for it. Where O_DIRECT is refused (tmpfs on older kernels, some FUSE or network file
+ * touched. Full buffers are written asynchronously (Linux AIO), up to AIO_DEPTH - 1 at a
+ * time while the next one fills, so receiving, hashing and the device overlap; a flush or
+ * close first waits for all of them. Buffers and AIO contexts are pooled. Where O_DIRECT is refused (tmpfs on older kernels, some FUSE or network file
  * systems) the upload falls back to buffered writes for good. */
 
 struct blob_upload {
@@ -124,9 +125,15 @@ struct blob_upload {
 	int64_t size0;     /* the file's size at open */
 	int64_t size;      /* the file's size: size0, or as raised ahead (see aio_start) */
 	bool extended;     /* size was raised past the data: the last flush sets it back */
-	char *spare;       /* second staging buffer: in flight, or idle */
-	size_t inflight;   /* bytes of the asynchronous write from spare (0: none) */
-	int64_t inflight_off;
+	struct aio_buf {
+		char *p; /* NULL: slot unused */
+		size_t len;
+		int64_t off;
+	} fly[AIO_DEPTH]; /* writes in flight */
+	int nfly;
+	char *spare[AIO_DEPTH]; /* idle buffers of this upload */
+	int nspare;
+	int nbufs; /* buffers taken from the pool, the stage included */
 	char *path;
 };
 
@@ -175,7 +182,7 @@ static aio_context_t aio_get(struct blob_fs *f)
 	if (f->naio)
 		ctx = f->idle_aio[--f->naio];
 	pthread_mutex_unlock(&f->mu);
-	if (!ctx && syscall(SYS_io_setup, 1, &ctx) < 0)
+	if (!ctx && syscall(SYS_io_setup, AIO_DEPTH, &ctx) < 0)
 		ctx = 0;
 	return ctx;
 }
@@ -245,85 +252,123 @@ static void direct_off(struct blob_upload *u, int e)
 	u->dfd = -1;
 }
 
-/* Waits for the asynchronous write, if any; what it did not write goes out buffered. */
-static enum berr_code aio_wait(struct blob_upload *u, struct berr *err)
+/* Reaps at least min finished writes (what one did not write goes out buffered) and makes
+ * their buffers idle. Returns the first error. */
+static enum berr_code aio_reap(struct blob_upload *u, long min, struct berr *err)
 {
-	if (!u->inflight)
-		return BERR_OK;
-	struct io_event ev;
+	struct io_event ev[AIO_DEPTH];
 	long n;
 	do
-		n = syscall(SYS_io_getevents, u->aio, 1, 1, &ev, NULL);
+		n = syscall(SYS_io_getevents, u->aio, min, (long)AIO_DEPTH, ev, NULL);
 	while (n < 0 && errno == EINTR);
-	size_t len = u->inflight, done = 0;
-	u->inflight = 0;
-	if (n != 1)
+	if (n < 0)
 		return err_sys(err, BERR_IO, errno, "write %s: io_getevents: %s", u->path,
 		               strerror(errno));
-	if (ev.res == -EINVAL || ev.res == -EOPNOTSUPP)
-		direct_off(u, (int)-ev.res);
-	else if (ev.res < 0)
-		return err_sys(err, BERR_IO, (int)-ev.res, "write %s: %s", u->path,
-		               strerror((int)-ev.res));
-	else
-		done = (size_t)ev.res;
-	if (done == len)
-		return BERR_OK;
-	return write_all(u, u->fd, u->spare + done, len - done, u->inflight_off + (int64_t)done,
-	                 err);
+	enum berr_code rc = BERR_OK;
+	for (long i = 0; i < n; i++) {
+		struct aio_buf *b = (struct aio_buf *)(uintptr_t)ev[i].data;
+		size_t done = 0;
+		if (ev[i].res == -EINVAL || ev[i].res == -EOPNOTSUPP) {
+			if (u->dfd >= 0)
+				direct_off(u, (int)-ev[i].res);
+		} else if (ev[i].res < 0 && rc == BERR_OK) {
+			rc = err_sys(err, BERR_IO, (int)-ev[i].res, "write %s: %s", u->path,
+			             strerror((int)-ev[i].res));
+		} else if (ev[i].res >= 0) {
+			done = (size_t)ev[i].res;
+		}
+		if (rc == BERR_OK && done < b->len)
+			rc = write_all(u, u->fd, b->p + done, b->len - done, b->off + (int64_t)done,
+			               err);
+		u->spare[u->nspare++] = b->p;
+		b->p = NULL;
+		u->nfly--;
+	}
+	return rc;
 }
 
-/* Starts writing the full staging buffer asynchronously and stages into the other one.
- * Returns false if it could not (the caller writes synchronously). */
-static bool aio_start(struct blob_upload *u)
+static enum berr_code aio_wait_all(struct blob_upload *u, struct berr *err)
 {
+	enum berr_code rc = BERR_OK;
+	while (u->nfly) {
+		enum berr_code r = aio_reap(u, u->nfly, err);
+		if (r != BERR_OK && rc == BERR_OK)
+			rc = r;
+		if (r != BERR_OK && u->nfly)
+			break; /* io_getevents itself failed */
+	}
+	return rc;
+}
+
+/* Starts writing the full staging buffer asynchronously and stages into an idle buffer
+ * (waiting for a write to finish when all are busy). *started is false if it could not
+ * (the caller writes synchronously); errors are those of earlier writes. */
+static enum berr_code aio_start(struct blob_upload *u, bool *started, struct berr *err)
+{
+	*started = false;
 	if (!u->aio) {
 		struct stat sb;
 		if (u->no_aio || fstat(u->fd, &sb) < 0 || !(u->aio = aio_get(u->fs))) {
 			u->no_aio = true;
-			return false;
+			return BERR_OK;
 		}
 		u->size = u->size0 = sb.st_size;
 	}
-	if (!u->spare && !(u->spare = stage_get(u->fs)))
-		return false;
+	if (!u->nspare && u->nbufs < AIO_DEPTH) {
+		char *p = stage_get(u->fs);
+		if (!p)
+			return BERR_OK;
+		u->spare[u->nspare++] = p;
+		u->nbufs++;
+	}
+	if (!u->nspare) {
+		enum berr_code rc = aio_reap(u, 1, err);
+		if (rc != BERR_OK || !u->nspare)
+			return rc;
+	}
 	/* A write past the end of the file completes synchronously inside io_submit (ext4,
 	 * xfs), so the size is raised ahead in big steps; the last flush sets the real size. */
 	int64_t end = u->stage_off + (int64_t)u->stage_len;
 	if (end > u->size) {
 		if (ftruncate(u->fd, end + EXTEND_STEP) < 0)
-			return false;
+			return BERR_OK;
 		u->size = end + EXTEND_STEP;
 		u->extended = true;
 	}
+	struct aio_buf *b = u->fly;
+	while (b->p)
+		b++; /* a free slot exists: nfly < AIO_DEPTH - 1 here */
 	struct iocb cb = {0};
 	struct iocb *cbs[1] = {&cb};
+	cb.aio_data = (uint64_t)(uintptr_t)b;
 	cb.aio_lio_opcode = IOCB_CMD_PWRITE;
 	cb.aio_fildes = (uint32_t)u->dfd;
 	cb.aio_buf = (uint64_t)(uintptr_t)u->stage;
 	cb.aio_nbytes = u->stage_len;
 	cb.aio_offset = u->stage_off;
 	if (syscall(SYS_io_submit, u->aio, 1, cbs) != 1)
-		return false;
-	char *t = u->spare;
-	u->spare = u->stage;
-	u->stage = t;
-	u->inflight = u->stage_len;
-	u->inflight_off = u->stage_off;
+		return BERR_OK;
+	*b = (struct aio_buf){u->stage, u->stage_len, u->stage_off};
+	u->nfly++;
+	u->stage = u->spare[--u->nspare];
 	u->stage_off += (int64_t)u->stage_len;
 	u->stage_len = 0;
-	return true;
+	*started = true;
+	return BERR_OK;
 }
 
 /* Writes the staged bytes: whole blocks direct, a partial last block buffered. The partial
  * block stays staged (it is the head of the next block); with all set, nothing stays. */
 static enum berr_code stage_flush(struct blob_upload *u, bool all, struct berr *err)
 {
-	enum berr_code rc = aio_wait(u, err);
-	if (rc != BERR_OK)
+	enum berr_code rc;
+	if (!all && u->dfd >= 0 && u->stage_len == STAGE_SIZE) {
+		bool started;
+		if ((rc = aio_start(u, &started, err)) != BERR_OK || started)
+			return rc;
+	}
+	if ((rc = aio_wait_all(u, err)) != BERR_OK)
 		return rc;
-	if (!all && u->dfd >= 0 && u->stage_len == STAGE_SIZE && aio_start(u))
-		return BERR_OK;
 	size_t whole = u->dfd >= 0 ? u->stage_len & ~(size_t)(DIO_ALIGN - 1) : 0;
 	if (whole) {
 		ssize_t w;
@@ -374,6 +419,7 @@ static enum berr_code stage_begin(struct blob_upload *u, struct berr *err)
 {
 	if (!(u->stage = stage_get(u->fs)))
 		return err_set(err, BERR_INTERNAL, "out of memory for an upload buffer");
+	u->nbufs++;
 	u->stage_off = u->offset & ~(int64_t)(DIO_ALIGN - 1);
 	u->stage_len = (size_t)(u->offset - u->stage_off);
 	size_t got = 0;
@@ -436,7 +482,7 @@ static enum berr_code fs_upload_append(struct blob_upload *u, const void *data, 
 
 static enum berr_code fs_upload_flush(struct blob_upload *u, struct berr *err)
 {
-	return u->stage_len || u->inflight || u->extended ? stage_flush(u, true, err) : BERR_OK;
+	return u->stage_len || u->nfly || u->extended ? stage_flush(u, true, err) : BERR_OK;
 }
 
 static enum berr_code fs_upload_sync(struct blob_upload *u, struct berr *err)
@@ -454,10 +500,18 @@ static void fs_upload_close(struct blob_upload *u)
 	if (!u)
 		return;
 	struct berr e;
-	aio_wait(u, &e);
+	if (aio_wait_all(u, &e) != BERR_OK && u->nfly) {
+		/* cannot reap: io_destroy waits for the writes, then the buffers are free */
+		syscall(SYS_io_destroy, u->aio);
+		u->aio = 0;
+		for (int i = 0; i < AIO_DEPTH; i++)
+			if (u->fly[i].p)
+				u->spare[u->nspare++] = u->fly[i].p;
+	}
 	aio_put(u->fs, u->aio);
 	stage_put(u->fs, u->stage);
-	stage_put(u->fs, u->spare);
+	for (int i = 0; i < u->nspare; i++)
+		stage_put(u->fs, u->spare[i]);
 	if (u->dfd >= 0)
 		close(u->dfd);
 	close(u->fd);
