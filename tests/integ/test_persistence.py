@@ -238,6 +238,7 @@ class Sigterm(BerthCase):
             c.create_repository(repositoryName="busy")
             stop = threading.Event()
             done = []
+            answered = threading.Semaphore(0)  # one release per thread, after its first call
 
             def hammer():
                 from berthctl import new_client
@@ -247,6 +248,8 @@ class Sigterm(BerthCase):
                     try:
                         cl.describe_repositories()
                         n += 1
+                        if n == 1:
+                            answered.release()
                     except Exception:
                         break
                 done.append(n)
@@ -254,7 +257,11 @@ class Sigterm(BerthCase):
             threads = [threading.Thread(target=hammer, daemon=True) for _ in range(4)]
             for t in threads:
                 t.start()
-            time.sleep(0.5)
+            # every thread is sending requests (making a boto3 client alone can take a second
+            # on a loaded machine) before the signal arrives
+            for _ in threads:
+                self.assertTrue(answered.acquire(timeout=30))
+            time.sleep(0.2)
             rc, took = b.terminate(timeout=10)
             stop.set()
             for t in threads:
