@@ -107,9 +107,10 @@ static enum berr_code fs_upload_create(struct blob_store *b, const char *id, str
  * multiple of DIO_ALIGN; every flush writes only those bytes (whole blocks with O_DIRECT, a
  * last partial block through the buffered descriptor), so bytes past offset are never
  * touched. Full buffers are written asynchronously (Linux AIO), up to AIO_DEPTH - 1 at a
- * time while the next one fills, so receiving, hashing and the device overlap; a flush or
- * close first waits for all of them. Buffers and AIO contexts are pooled. Where O_DIRECT is refused (tmpfs on older kernels, some FUSE or network file
- * systems) the upload falls back to buffered writes for good. */
+ * time while the next one fills, so receiving, hashing and the device overlap; bytes before
+ * stage_off may still be in flight, and a flush or close first waits for all of them.
+ * Buffers and AIO contexts are pooled. Where O_DIRECT is refused (tmpfs on older kernels,
+ * some FUSE or network file systems) the upload falls back to buffered writes for good. */
 
 struct blob_upload {
 	struct blob_fs *fs;
@@ -122,7 +123,7 @@ struct blob_upload {
 	size_t stage_len;
 	aio_context_t aio; /* 0: none yet */
 	bool no_aio;       /* direct writes stay synchronous */
-	int64_t size0;     /* the file's size at open */
+	int64_t size0;     /* the file's size when the first asynchronous write started */
 	int64_t size;      /* the file's size: size0, or as raised ahead (see aio_start) */
 	bool extended;     /* size was raised past the data: the last flush sets it back */
 	struct aio_buf {
