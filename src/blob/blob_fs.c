@@ -41,10 +41,10 @@ struct blob_fs {
 	char *uploads;
 	atomic_bool direct; /* try O_DIRECT for upload files (cleared when the fs refuses it) */
 	pthread_mutex_t mu;
-	char *idle[STAGE_POOL];
-	int nidle;
-	aio_context_t idle_aio[STAGE_POOL];
-	int naio;
+	struct idle_pool {
+		uintptr_t v[STAGE_POOL];
+		int n;
+	} bufs, ctxs; /* idle staging buffers and AIO contexts, under mu */
 };
 
 static struct blob_fs *self(struct blob_store *b)
@@ -73,10 +73,10 @@ static enum berr_code blob_path(struct blob_fs *f, const char *digest, char *dir
 static void fs_close(struct blob_store *b)
 {
 	struct blob_fs *f = self(b);
-	for (int i = 0; i < f->nidle; i++)
-		munmap(f->idle[i], STAGE_SIZE);
-	for (int i = 0; i < f->naio; i++)
-		syscall(SYS_io_destroy, f->idle_aio[i]);
+	for (int i = 0; i < f->bufs.n; i++)
+		munmap((void *)f->bufs.v[i], STAGE_SIZE);
+	for (int i = 0; i < f->ctxs.n; i++)
+		syscall(SYS_io_destroy, (aio_context_t)f->ctxs.v[i]);
 	pthread_mutex_destroy(&f->mu);
 	free(f->root);
 	free(f->uploads);
@@ -143,13 +143,29 @@ struct blob_upload {
  * SYNC_FILE_RANGE_WRITE only queues I/O; durability still comes from fdatasync). */
 #define WRITEBACK_STEP (1024 * 1024)
 
+/* An idle item, or 0. */
+static uintptr_t pool_take(struct blob_fs *f, struct idle_pool *p)
+{
+	pthread_mutex_lock(&f->mu);
+	uintptr_t x = p->n ? p->v[--p->n] : 0;
+	pthread_mutex_unlock(&f->mu);
+	return x;
+}
+
+/* Keeps x; false if the pool is full (the caller releases x). */
+static bool pool_give(struct blob_fs *f, struct idle_pool *p, uintptr_t x)
+{
+	pthread_mutex_lock(&f->mu);
+	bool kept = p->n < STAGE_POOL;
+	if (kept)
+		p->v[p->n++] = x;
+	pthread_mutex_unlock(&f->mu);
+	return kept;
+}
+
 static char *stage_get(struct blob_fs *f)
 {
-	char *p = NULL;
-	pthread_mutex_lock(&f->mu);
-	if (f->nidle)
-		p = f->idle[--f->nidle];
-	pthread_mutex_unlock(&f->mu);
+	char *p = (char *)pool_take(f, &f->bufs);
 	if (!p) {
 		/* mmap: page-aligned, and given back to the kernel whole when not pooled */
 		p = mmap(NULL, STAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
@@ -162,15 +178,7 @@ static char *stage_get(struct blob_fs *f)
 
 static void stage_put(struct blob_fs *f, char *p)
 {
-	if (!p)
-		return;
-	pthread_mutex_lock(&f->mu);
-	if (f->nidle < STAGE_POOL) {
-		f->idle[f->nidle++] = p;
-		p = NULL;
-	}
-	pthread_mutex_unlock(&f->mu);
-	if (p)
+	if (p && !pool_give(f, &f->bufs, (uintptr_t)p))
 		munmap(p, STAGE_SIZE);
 }
 
@@ -178,11 +186,7 @@ static void stage_put(struct blob_fs *f, char *p)
  * (tens of milliseconds), far too long to pay per request. */
 static aio_context_t aio_get(struct blob_fs *f)
 {
-	aio_context_t ctx = 0;
-	pthread_mutex_lock(&f->mu);
-	if (f->naio)
-		ctx = f->idle_aio[--f->naio];
-	pthread_mutex_unlock(&f->mu);
+	aio_context_t ctx = (aio_context_t)pool_take(f, &f->ctxs);
 	if (!ctx && syscall(SYS_io_setup, AIO_DEPTH, &ctx) < 0)
 		ctx = 0;
 	return ctx;
@@ -191,15 +195,7 @@ static aio_context_t aio_get(struct blob_fs *f)
 /* Returns an idle context (no write in flight) to the pool. */
 static void aio_put(struct blob_fs *f, aio_context_t ctx)
 {
-	if (!ctx)
-		return;
-	pthread_mutex_lock(&f->mu);
-	if (f->naio < STAGE_POOL) {
-		f->idle_aio[f->naio++] = ctx;
-		ctx = 0;
-	}
-	pthread_mutex_unlock(&f->mu);
-	if (ctx)
+	if (ctx && !pool_give(f, &f->ctxs, (uintptr_t)ctx))
 		syscall(SYS_io_destroy, ctx);
 }
 
@@ -253,6 +249,26 @@ static void direct_off(struct blob_upload *u, int e)
 	u->dfd = -1;
 }
 
+/* Completes a direct write of len bytes from p at off that returned res (-errno on
+ * failure): a refusal turns direct I/O off, and what it did not write (short write,
+ * refusal) goes out through the buffered descriptor. */
+static enum berr_code direct_done(struct blob_upload *u, long long res, const char *p, size_t len,
+                                  int64_t off, struct berr *err)
+{
+	size_t done = 0;
+	if (res == -EINVAL || res == -EOPNOTSUPP) {
+		if (u->dfd >= 0)
+			direct_off(u, (int)-res);
+	} else if (res < 0) {
+		return err_sys(err, BERR_IO, (int)-res, "write %s: %s", u->path,
+		               strerror((int)-res));
+	} else {
+		done = (size_t)res;
+	}
+	return done < len ? write_all(u, u->fd, p + done, len - done, off + (int64_t)done, err)
+	                  : BERR_OK;
+}
+
 /* Reaps at least min finished writes (what one did not write goes out buffered) and makes
  * their buffers idle. Returns the first error. */
 static enum berr_code aio_reap(struct blob_upload *u, long min, struct berr *err)
@@ -268,19 +284,8 @@ static enum berr_code aio_reap(struct blob_upload *u, long min, struct berr *err
 	enum berr_code rc = BERR_OK;
 	for (long i = 0; i < n; i++) {
 		struct aio_buf *b = (struct aio_buf *)(uintptr_t)ev[i].data;
-		size_t done = 0;
-		if (ev[i].res == -EINVAL || ev[i].res == -EOPNOTSUPP) {
-			if (u->dfd >= 0)
-				direct_off(u, (int)-ev[i].res);
-		} else if (ev[i].res < 0 && rc == BERR_OK) {
-			rc = err_sys(err, BERR_IO, (int)-ev[i].res, "write %s: %s", u->path,
-			             strerror((int)-ev[i].res));
-		} else if (ev[i].res >= 0) {
-			done = (size_t)ev[i].res;
-		}
-		if (rc == BERR_OK && done < b->len)
-			rc = write_all(u, u->fd, b->p + done, b->len - done, b->off + (int64_t)done,
-			               err);
+		if (rc == BERR_OK)
+			rc = direct_done(u, ev[i].res, b->p, b->len, b->off, err);
 		u->spare[u->nspare++] = b->p;
 		b->p = NULL;
 		u->nfly--;
@@ -376,19 +381,9 @@ static enum berr_code stage_flush(struct blob_upload *u, bool all, struct berr *
 		do
 			w = pwrite(u->dfd, u->stage, whole, u->stage_off);
 		while (w < 0 && errno == EINTR);
-		if (w < 0 && (errno == EINVAL || errno == EOPNOTSUPP)) {
-			direct_off(u, errno);
-			whole = 0;
-		} else if (w < 0) {
-			return err_sys(err, BERR_IO, errno, "write %s: %s", u->path,
-			               strerror(errno));
-		} else if ((size_t)w != whole) {
-			/* A short direct write (disk full mid-way): finish it buffered. */
-			rc = write_all(u, u->fd, u->stage + w, whole - (size_t)w, u->stage_off + w,
-			               err);
-			if (rc != BERR_OK)
-				return rc;
-		}
+		rc = direct_done(u, w < 0 ? -errno : w, u->stage, whole, u->stage_off, err);
+		if (rc != BERR_OK)
+			return rc;
 	}
 	size_t rest = u->stage_len - whole;
 	if (rest && (all || u->dfd < 0)) {

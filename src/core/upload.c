@@ -6,14 +6,15 @@
  * flock(2) on a lock file next to it, held by a core_upload_writer from open to close, so two
  * concurrent PATCH/UploadLayerPart requests can never interleave bytes. The row is re-read
  * under the lock and updated after the new bytes are written (extra bytes past `size`, from
- * a write that failed or crashed before its update, are truncated on the next open).
+ * a write that failed or crashed before its update, are overwritten by the next write and
+ * cut off at completion).
  *
  * Durability: a part is acknowledged once its bytes are written out (the blob store's flush:
  * to the device or the page cache), not fsync'd - waiting for the disk on every PATCH would
- * stall the client for the whole write-back of each chunk. The row then records the kernel's boot id (unsynced_boot):
- * a process crash loses nothing, and a session written under another boot (power loss or
- * kernel crash: its bytes may be gone) is dropped when next touched, so the client starts over
- * instead of resuming on a hole. Completion fsyncs the file before the blob appears, so a
+ * stall the client for the whole write-back of each chunk. The row then records the kernel's
+ * boot id (unsynced_boot): a process crash loses nothing, and a session written under
+ * another boot (power loss or kernel crash: its bytes may be gone) is dropped when next
+ * touched, so the client starts over instead of resuming on a hole. Completion fsyncs the file before the blob appears, so a
  * blob is durable before the 201. Completion finalises the saved hash - the file is never
  * re-read - and makes the blob appear by rename before the blob row and the repository link
  * are committed. */
