@@ -112,7 +112,7 @@ static void finish(struct txn_req *r, const struct txn_req *me)
 enum berr_code core_writer_open(const char *db_path, struct core_writer **out, struct berr *err)
 {
 	struct core_writer *w = xcalloc(1, sizeof(*w));
-	enum berr_code rc = meta_sqlite_open(db_path, &w->m, err);
+	enum berr_code rc = meta_sqlite_open_writer(db_path, &w->m, err);
 	if (rc == BERR_OK)
 		rc = w->m->ops->defer_durability(w->m, err);
 	if (rc != BERR_OK) {

@@ -268,6 +268,9 @@ void meta_upload_clear(struct meta_upload *u);
 /* Opens a SQLite connection on path (creating and migrating the schema on first use).
  * *out is new (meta_close). Thread: the connection is used by one thread at a time. */
 enum berr_code meta_sqlite_open(const char *path, struct meta **out, struct berr *err);
+/* The same, for a connection that commits many small transactions (the group-commit writer):
+ * each transaction's log frames reach the OS in one write at its commit (sqlite_walbuf.c). */
+enum berr_code meta_sqlite_open_writer(const char *path, struct meta **out, struct berr *err);
 static inline void meta_close(struct meta *m)
 {
 	if (m)

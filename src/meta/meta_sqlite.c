@@ -12,6 +12,7 @@
 #include "meta.h"
 #include "../base/mem.h"
 #include "../base/util.h"
+#include "sqlite_walbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1587,11 +1588,12 @@ static enum berr_code migrate(sqlite3 *db, struct berr *err)
 	return BERR_OK;
 }
 
-enum berr_code meta_sqlite_open(const char *path, struct meta **out, struct berr *err)
+static enum berr_code open_conn(const char *path, const char *vfs, struct meta **out,
+                                struct berr *err)
 {
 	sqlite3 *db = NULL;
 	int rc = sqlite3_open_v2(
-	    path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	    path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, vfs);
 	if (rc != SQLITE_OK) {
 		err_set(err, BERR_IO, "open database %s: %s", path,
 		        db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
@@ -1628,4 +1630,14 @@ enum berr_code meta_sqlite_open(const char *path, struct meta **out, struct berr
 	s->wal_fd = -1;
 	*out = &s->super;
 	return BERR_OK;
+}
+
+enum berr_code meta_sqlite_open(const char *path, struct meta **out, struct berr *err)
+{
+	return open_conn(path, NULL, out, err);
+}
+
+enum berr_code meta_sqlite_open_writer(const char *path, struct meta **out, struct berr *err)
+{
+	return open_conn(path, sqlite_walbuf_vfs(), out, err);
 }
