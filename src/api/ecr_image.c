@@ -43,10 +43,27 @@ enum berr_code ecr_put_image(struct ecr_call *c, struct berr *err)
 		return ep_invalid(err, "imageTag",
 		                  "Member must not contain '/', ':', '@', whitespace or control "
 		                  "characters");
-	if ((rc = ep_repo(c, &r, err)) != BERR_OK)
+	/* The repository row is read inside the put's transaction; an error found before that
+	 * gives way to RepositoryNotFoundException, as if the row had been read first. */
+	struct registry_id reg;
+	const char *name = NULL;
+	if ((rc = ep_repo_name(c->in, "repositoryName", &name, err)) != BERR_OK ||
+	    (rc = ep_registry(c, false, &reg, err)) != BERR_OK)
 		return rc;
+	r.account = xstrdup(reg.account);
+	r.region = xstrdup(reg.region);
+	r.name = xstrdup(name);
 	rc = core_image_put(c->core, &r, manifest, strlen(manifest), mt, tag, digest, CORE_PUT_ECR,
 	                    &res, err);
+	if (rc != BERR_OK && rc != BERR_REPO_NOT_FOUND && !r.id) {
+		struct berr e2;
+		struct meta_repo row = {0};
+		if (core_repo_get(c->m, &reg, name, &row, &e2) == BERR_REPO_NOT_FOUND) {
+			*err = e2;
+			rc = e2.code;
+		}
+		meta_repo_clear(&row);
+	}
 	if (rc == BERR_OK) {
 		json_t *id = json_pack("{s:s}", "imageDigest", res.digest);
 		if (tag)

@@ -118,9 +118,13 @@ struct core_put_result {
  * expect_digest (may be NULL) must equal the computed digest. Errors: BERR_MANIFEST_INVALID,
  * BERR_MANIFEST_TOO_LARGE, BERR_LIMIT_EXCEEDED, BERR_IMAGE_DIGEST_MISMATCH,
  * BERR_LAYERS_NOT_FOUND, BERR_REFERENCED_NOT_FOUND, BERR_IMAGE_EXISTS (ECR mode),
- * BERR_TAG_IMMUTABLE. res->media_type/subject are new on success. */
-enum berr_code core_image_put(struct core *c, const struct meta_repo *repo, const char *data,
-                              size_t len, const char *media_type_hint, const char *tag,
+ * BERR_TAG_IMMUTABLE. res->media_type/subject are new on success.
+ * repo is a repository row, or only account, region and name (heap strings) with id 0: the
+ * row is then read in the put's own transaction (which spares a read on a connection whose
+ * cache every commit empties) and stored into *repo, or BERR_REPO_NOT_FOUND; repo->id stays
+ * 0 if the call failed before that. The caller clears *repo either way. */
+enum berr_code core_image_put(struct core *c, struct meta_repo *repo, const char *data, size_t len,
+                              const char *media_type_hint, const char *tag,
                               const char *expect_digest, enum core_put_mode mode,
                               struct core_put_result *res, struct berr *err);
 void core_put_result_clear(struct core_put_result *r);

@@ -15,6 +15,7 @@
 #include "../base/util.h"
 #include "../oci/manifest.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -194,7 +195,7 @@ out:
 
 /* One image put's transactional part (run by core_txn on the writer connection). */
 struct put_job {
-	const struct meta_repo *repo;
+	struct meta_repo *repo;
 	const struct manifest *man;
 	const char *data;
 	size_t len;
@@ -206,14 +207,25 @@ struct put_job {
 static enum berr_code put_txn(struct meta *m, void *ctx, struct berr *err)
 {
 	struct put_job *j = ctx;
-	const struct meta_repo *repo = j->repo;
+	struct meta_repo *repo = j->repo;
 	const struct manifest *man = j->man;
 	struct core_put_result *res = j->res;
 	struct meta_ref *refs = NULL;
 	size_t nrefs = 0;
 	struct meta_image existing = {0}, holder = {0};
+	enum berr_code rc;
 
-	enum berr_code rc = m->ops->image_get(m, repo->id, res->digest, false, &existing, err);
+	if (!repo->id) {
+		struct meta_repo row = {0};
+		struct registry_id reg;
+		snprintf(reg.account, sizeof(reg.account), "%s", repo->account);
+		snprintf(reg.region, sizeof(reg.region), "%s", repo->region);
+		if ((rc = core_repo_get(m, &reg, repo->name, &row, err)) != BERR_OK)
+			return rc;
+		meta_repo_clear(repo);
+		*repo = row;
+	}
+	rc = m->ops->image_get(m, repo->id, res->digest, false, &existing, err);
 	if (rc != BERR_OK && rc != BERR_NOT_FOUND)
 		goto out;
 	bool exists = rc == BERR_OK;
@@ -279,8 +291,8 @@ out:
 	return rc;
 }
 
-enum berr_code core_image_put(struct core *c, const struct meta_repo *repo, const char *data,
-                              size_t len, const char *media_type_hint, const char *tag,
+enum berr_code core_image_put(struct core *c, struct meta_repo *repo, const char *data, size_t len,
+                              const char *media_type_hint, const char *tag,
                               const char *expect_digest, enum core_put_mode mode,
                               struct core_put_result *res, struct berr *err)
 {

@@ -357,6 +357,18 @@ class PutImage(BerthCase):
             msg="The repository with name '%s' does not exist in the registry with id '%s'"
                 % (name, ACCOUNT))
 
+    def test_missing_repository_wins_over_manifest_errors(self):
+        # The repository is looked up inside the put's transaction, after the manifest is
+        # parsed; an invalid manifest or a digest mismatch must still report the repository.
+        name = uniq("absent")
+        img = make_image(self.c, self.repo)
+        for text, extra in (("this is not json", {}),
+                            (img.manifest, {"imageDigest": "sha256:" + "0" * 64})):
+            with self.subTest(text=text[:20]):
+                self.assertClientError(
+                    "RepositoryNotFoundException", put, self.c, name, Img(text, None), "v1",
+                    media_type=DOCKER_MANIFEST, **extra)
+
     def test_registry_id(self):
         img = make_image(self.c, self.repo)
         r = put(self.c, self.repo, img, "v1", registryId=ACCOUNT)
