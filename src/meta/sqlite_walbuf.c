@@ -70,13 +70,26 @@ static sqlite3_vfs *wb_root;
 static pthread_mutex_t wb_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct wb_db *wb_dbs;
 
+/* The unix VFS writes at most 0x1ffff bytes per call (it masks the length, and reports a
+ * write of a multiple of 128 KiB as "disk full"): hand it pieces below that. */
+#define WALBUF_PIECE (124 * 1024)
+
 static int wal_flush(struct wb_wal *w)
 {
-	if (!w->len)
-		return SQLITE_OK;
-	int rc = w->real->pMethods->xWrite(w->real, w->buf, (int)w->len, w->off);
-	if (rc == SQLITE_OK)
-		w->len = 0;
+	size_t done = 0;
+	int rc = SQLITE_OK;
+	while (done < w->len && rc == SQLITE_OK) {
+		size_t n = w->len - done < WALBUF_PIECE ? w->len - done : WALBUF_PIECE;
+		rc = w->real->pMethods->xWrite(w->real, w->buf + done, (int)n,
+		                               w->off + (sqlite3_int64)done);
+		if (rc == SQLITE_OK)
+			done += n;
+	}
+	if (done) { /* what is written is written; keep only the rest, in order */
+		memmove(w->buf, w->buf + done, w->len - done);
+		w->len -= done;
+		w->off += (sqlite3_int64)done;
+	}
 	return rc;
 }
 

@@ -208,12 +208,33 @@ static void test_spill_rollback_and_savepoint(void **state)
 	assert_intact(f->path);
 }
 
+/* Commits bigger than one write of the underlying VFS (it cannot take 128 KiB at once) and
+ * bigger than the buffer, with a cache big enough that nothing spills first. */
+static void test_big_commits(void **state)
+{
+	struct fix *f = *state;
+	create(f->path);
+	sqlite3 *w = open_db(f->path, true), *r = open_db(f->path, false);
+	exec(w, "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536");
+	const int sizes[] = {100, 400, 420, 1000, 4000, 9000};
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		exec(w, "BEGIN IMMEDIATE");
+		insert_rows(w, 2000 + (int)i, sizes[i]);
+		exec(w, "COMMIT");
+		assert_int_equal(count_tag(r, 2000 + (int)i), sizes[i]);
+	}
+	sqlite3_close(r);
+	sqlite3_close(w);
+	assert_intact(f->path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_commits_visible_to_others, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_commit_in_file_without_close, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_spill_rollback_and_savepoint, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_big_commits, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
