@@ -140,8 +140,12 @@ static int wal_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
 	if (w->len && (off != w->off + (sqlite3_int64)w->len || w->len + sz > WALBUF_CAP) &&
 	    (rc = wal_flush(w)) != SQLITE_OK)
 		return rc;
-	if (sz > WALBUF_CAP || !wal_reserve(w, w->len + sz))
+	if (sz > WALBUF_CAP || !wal_reserve(w, w->len + sz)) { /* write through, in order */
+		w->commit_hdr = false;
+		if ((rc = wal_flush(w)) != SQLITE_OK)
+			return rc;
 		return w->real->pMethods->xWrite(w->real, p, n, off);
+	}
 	if (!w->len)
 		w->off = off;
 	memcpy(w->buf + w->len, p, sz);
