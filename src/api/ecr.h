@@ -56,6 +56,9 @@ enum berr_code ep_repo_name(json_t *obj, const char *name, const char **out, str
  * be 12 digits (CreateRepository). */
 enum berr_code ep_registry(struct ecr_call *c, bool strict, struct registry_id *out,
                            struct berr *err);
+/* registryId + repositoryName from the request (name borrowed from the request). */
+enum berr_code ep_repo_addr(struct ecr_call *c, struct registry_id *reg, const char **name,
+                            struct berr *err);
 /* Repo lookup with registryId + repositoryName from the request. */
 enum berr_code ep_repo(struct ecr_call *c, struct meta_repo *out, struct berr *err);
 /* Pagination: maxResults (1..max, default def) and nextToken (opaque cursor). */

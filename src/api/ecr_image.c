@@ -47,8 +47,7 @@ enum berr_code ecr_put_image(struct ecr_call *c, struct berr *err)
 	 * gives way to RepositoryNotFoundException, as if the row had been read first. */
 	struct registry_id reg;
 	const char *name = NULL;
-	if ((rc = ep_repo_name(c->in, "repositoryName", &name, err)) != BERR_OK ||
-	    (rc = ep_registry(c, false, &reg, err)) != BERR_OK)
+	if ((rc = ep_repo_addr(c, &reg, &name, err)) != BERR_OK)
 		return rc;
 	r.account = xstrdup(reg.account);
 	r.region = xstrdup(reg.region);

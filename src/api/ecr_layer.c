@@ -260,9 +260,7 @@ enum berr_code ecr_get_download_url_for_layer(struct ecr_call *c, struct berr *e
 		 * time, reachable at the address the client used for this call. */
 		const char *host = c->req->header(c->req->ctx, "Host");
 		int64_t exp = clock_now_ms() / 1000 + TOKEN_TTL_S;
-		struct registry_id reg;
-		snprintf(reg.account, sizeof(reg.account), "%s", r.account);
-		snprintf(reg.region, sizeof(reg.region), "%s", r.region);
+		struct registry_id reg = registry_id_of(r.account, r.region);
 		char *sig = core_blob_url_sig(c->core, &reg, r.name, digest, exp);
 		char *url = host ? xasprintf("http://%s", host) : xstrdup(c->srv->base_url);
 		char *full = xasprintf("%s/v2/%s/blobs/%s?X-Berth-Registry=%s&X-Berth-Region=%s&"

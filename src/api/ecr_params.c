@@ -199,16 +199,19 @@ enum berr_code ep_registry(struct ecr_call *c, bool strict, struct registry_id *
 	return BERR_OK;
 }
 
+enum berr_code ep_repo_addr(struct ecr_call *c, struct registry_id *reg, const char **name,
+                            struct berr *err)
+{
+	enum berr_code rc = ep_repo_name(c->in, "repositoryName", name, err);
+	return rc == BERR_OK ? ep_registry(c, false, reg, err) : rc;
+}
+
 enum berr_code ep_repo(struct ecr_call *c, struct meta_repo *out, struct berr *err)
 {
 	struct registry_id reg;
 	const char *name = NULL;
-	enum berr_code rc = ep_repo_name(c->in, "repositoryName", &name, err);
-	if (rc == BERR_OK)
-		rc = ep_registry(c, false, &reg, err);
-	if (rc == BERR_OK)
-		rc = core_repo_get(c->m, &reg, name, out, err);
-	return rc;
+	enum berr_code rc = ep_repo_addr(c, &reg, &name, err);
+	return rc == BERR_OK ? core_repo_get(c->m, &reg, name, out, err) : rc;
 }
 
 /* Tokens are base64url("p1:<last id>[:<skip>]"): opaque to clients, stable across calls (ids

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define DEFAULT_ACCOUNT "123456789012"
 #define DEFAULT_REGION "us-east-1"
@@ -47,6 +48,15 @@ struct registry_id {
 	char account[64];
 	char region[64];
 };
+
+/* The registry of a repository row (or any account/region pair), truncated to fit. */
+static inline struct registry_id registry_id_of(const char *account, const char *region)
+{
+	struct registry_id r;
+	snprintf(r.account, sizeof(r.account), "%s", account);
+	snprintf(r.region, sizeof(r.region), "%s", region);
+	return r;
+}
 
 /* Opens the data directory: creates it, the blob store, the database (migrated) and the
  * server secret (data-dir/secret, 0600, created once). pool_size connections. */

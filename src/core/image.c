@@ -15,7 +15,6 @@
 #include "../base/util.h"
 #include "../oci/manifest.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -217,9 +216,7 @@ static enum berr_code put_txn(struct meta *m, void *ctx, struct berr *err)
 
 	if (!repo->id) {
 		struct meta_repo row = {0};
-		struct registry_id reg;
-		snprintf(reg.account, sizeof(reg.account), "%s", repo->account);
-		snprintf(reg.region, sizeof(reg.region), "%s", repo->region);
+		struct registry_id reg = registry_id_of(repo->account, repo->region);
 		if ((rc = core_repo_get(m, &reg, repo->name, &row, err)) != BERR_OK)
 			return rc;
 		meta_repo_clear(repo);

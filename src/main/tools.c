@@ -195,9 +195,7 @@ int cmd_lifecycle(int argc, char **argv)
 	err_clear(&err);
 	enum berr_code ec;
 	int64_t n = 0;
-	struct registry_id reg;
-	snprintf(reg.account, sizeof(reg.account), "%s", a.account);
-	snprintf(reg.region, sizeof(reg.region), "%s", a.region);
+	struct registry_id reg = registry_id_of(a.account, a.region);
 	if (a.history) {
 		ec = m->ops->history_list(m, a.repo ? reg.account : NULL, reg.region, a.repo, 1000,
 		                          print_history, NULL, &err);
