@@ -113,6 +113,9 @@ struct meta_ops {
 	enum berr_code (*txn_begin)(struct meta *m, struct berr *err);
 	enum berr_code (*txn_commit)(struct meta *m, struct berr *err);
 	void (*txn_rollback)(struct meta *m);
+	/* True when another write transaction of this process waits for the one m holds (the
+	 * group commit then commits at once rather than keep its transaction open). */
+	bool (*writers_waiting)(struct meta *m);
 	/* Nested undo points inside a transaction (one level is all the group commit needs):
 	 * BEGIN opens one, RELEASE keeps its changes, UNDO drops them. BERR_IO if the
 	 * transaction itself is gone (an I/O error rolled it back). */
