@@ -2,19 +2,25 @@
  *
  * One commit with synchronous=FULL waits for an fsync of the WAL, so writers that each commit
  * alone are bounded by the disk's flush rate however many CPUs are free. Here a change is a
- * closure run on one shared writer connection, in two stages:
+ * closure run on one shared writer connection, in three steps:
  *
- *  1. commit: a caller queues its closure; whoever finds no leader becomes the leader, takes
- *     the queue (up to TXN_BATCH_MAX) and runs it in one transaction, each closure inside its
- *     own savepoint, and commits once. The writer connection commits without waiting for the
- *     disk (meta defer_durability), so the leader then hands the lead on at once.
- *  2. sync: committed requests wait in the unsynced list; whoever finds no sync running takes
- *     the whole list, syncs the log once (meta sync) and wakes them.
+ *  1. run: a caller queues its closure; whoever finds the connection free becomes the leader,
+ *     takes the queue (up to TXN_BATCH_MAX) and runs it inside the writer's open transaction
+ *     (begun if none is), each closure in its own savepoint. Closures that succeed wait in the
+ *     pending list, uncommitted. A caller whose own change waits leads again while others are
+ *     queued (it has nothing else to do, and handing the lead on would cost a wake-up).
+ *  2. commit: the transaction is committed when no sync is running, so that everything run
+ *     while a sync was in flight shares one commit: one write of each page it dirtied instead
+ *     of one per leader (a burst of puts dirties the same few B-tree pages). The writer
+ *     connection commits without waiting for the disk (meta defer_durability). A leader that
+ *     finds the syncer idle commits at once; so does one that finds another write of this
+ *     process waiting at the write gate, which the open transaction holds.
+ *  3. sync: the syncer thread commits what is pending once the connection is free, syncs the
+ *     log once (meta sync) for every committed request and wakes them; then starts over while
+ *     there is work.
  *
- * Callers that arrive during a commit queue for the next batch and commits that finish during
- * a sync share the next sync, so both stages batch more as the load grows, and a lone caller
- * commits and syncs alone, at once. Roles go to waiting callers (each has its own condition
- * variable, so only the thread that is needed is woken).
+ * Callers that arrive during a sync run in the transaction the next sync commits, so batches
+ * grow with the load, and a lone caller runs, commits and is synced at once.
  *
  * Invariants:
  *  - a caller returns BERR_OK only after a sync that began after its commit, so acknowledged
@@ -22,14 +28,16 @@
  *    may be read by others before that sync; a power loss in that window drops it, and it was
  *    never acknowledged);
  *  - a closure that fails is undone to its savepoint and reports its own error; the others in
- *    the batch are unaffected (they see the database as if it had never run);
+ *    the transaction are unaffected (they see the database as if it had never run);
  *  - if the transaction itself is lost (BEGIN, a savepoint or COMMIT fails: I/O error, disk
- *    full) every closure of the batch fails with that error, and a failed sync fails every
+ *    full) every closure run in it fails with that error, and a failed sync fails every
  *    request it was to make durable;
- *  - closures run one at a time, in queue order, on the writer connection only; they must not
- *    call core_txn (it would wait for itself) or take locks a queued caller may hold;
- *  - whenever the queue (the unsynced list) is not empty and no leader (syncer) runs, its first
- *    request has been signalled or is about to look. */
+ *  - the connection has one user at a time (conn_busy: a leader, or the syncer committing);
+ *    closures run one at a time, in queue order; they must not call core_txn (it would wait
+ *    for itself) or take locks a queued caller may hold;
+ *  - the transaction is open exactly while requests are pending;
+ *  - whenever the queue is not empty and the connection is free, a caller is awake to lead
+ *    (one returning wakes the queue's head), and whenever the syncer has work it is awake. */
 #include "../base/feat.h"
 
 #include "core_int.h"
@@ -41,7 +49,7 @@
 /* Bounds one transaction's size (its WAL growth and the time a batch waits for its commit). */
 #define TXN_BATCH_MAX 64
 
-enum txn_state { TXN_QUEUED, TXN_TAKEN, TXN_COMMITTED, TXN_DONE };
+enum txn_state { TXN_QUEUED, TXN_RUNNING, TXN_PENDING, TXN_COMMITTED, TXN_SYNCING, TXN_DONE };
 
 struct txn_req {
 	core_txn_fn fn;
@@ -60,10 +68,15 @@ struct txn_list {
 struct core_writer {
 	pthread_mutex_t mu;
 	struct txn_list queue;    /* TXN_QUEUED: not yet taken by a leader */
+	struct txn_list pending;  /* TXN_PENDING: run in the open transaction, not committed */
 	struct txn_list unsynced; /* TXN_COMMITTED: waiting for a sync */
-	bool leading;             /* a leader runs a batch (up to its COMMIT) */
-	bool syncing;             /* a syncer runs */
-	struct meta *m;           /* the writer connection, used by the leader only */
+	bool conn_busy;           /* a leader runs closures, or the syncer commits */
+	bool in_txn;              /* the writer's transaction is open (only its user changes it) */
+	bool syncing;             /* the syncer is in a sync */
+	bool stop;                /* core_writer_close: the syncer ends once idle */
+	pthread_cond_t sync_cv;   /* signalled when the idle syncer has work */
+	pthread_t syncer;
+	struct meta *m; /* the writer connection, used by its current user only */
 };
 
 static void list_init(struct txn_list *l)
@@ -109,6 +122,144 @@ static void finish(struct txn_req *r, const struct txn_req *me)
 		pthread_cond_signal(&r->cv);
 }
 
+static void fail_all(struct txn_req *batch, const struct berr *why, const struct txn_req *me)
+{
+	for (struct txn_req *r = batch, *next; r; r = next) {
+		next = r->next; /* r may return, and its stack go, once it is done */
+		r->err = *why;
+		r->rc = why->code;
+		finish(r, me);
+	}
+}
+
+/* Ends the open transaction after a failure: everything run in it is lost. Called by the
+ * connection's user with mu held. */
+static void abandon(struct core_writer *w, const struct berr *why, const struct txn_req *me)
+{
+	w->m->ops->txn_rollback(w->m);
+	w->in_txn = false;
+	if (w->pending.head)
+		fail_all(list_take(&w->pending, 0, TXN_DONE), why, me);
+}
+
+/* Commits the pending list and moves it to unsynced. Called by the connection's user, with mu
+ * held and returning with it held (released during the COMMIT). */
+static void commit_pending(struct core_writer *w, const struct txn_req *me)
+{
+	struct txn_req *batch = list_take(&w->pending, 0, TXN_COMMITTED);
+	struct berr e;
+	pthread_mutex_unlock(&w->mu);
+	enum berr_code rc = w->m->ops->txn_commit(w->m, &e);
+	pthread_mutex_lock(&w->mu);
+	if (rc != BERR_OK) {
+		abandon(w, &e, me);
+		fail_all(batch, &e, me);
+		return;
+	}
+	w->in_txn = false;
+	for (struct txn_req *r = batch, *next; r; r = next) {
+		next = r->next;
+		list_push(&w->unsynced, r);
+	}
+}
+
+/* Work for the syncer: committed requests, or pending ones it can commit first. */
+static bool sync_work(const struct core_writer *w)
+{
+	return w->unsynced.head || (w->pending.head && !w->conn_busy);
+}
+
+/* Step 1: runs a batch from the queue. Called with mu held and returning with it held. */
+static void lead(struct core_writer *w, struct txn_req *me)
+{
+	w->conn_busy = true;
+	struct txn_req *batch = list_take(&w->queue, TXN_BATCH_MAX, TXN_RUNNING);
+	bool begin = !w->in_txn;
+	pthread_mutex_unlock(&w->mu);
+
+	struct meta *m = w->m;
+	struct berr e;
+	err_clear(&e);
+	bool lost = begin && m->ops->txn_begin(m, &e) != BERR_OK;
+	for (struct txn_req *r = batch; r && !lost; r = r->next) {
+		if (m->ops->savepoint(m, META_SP_BEGIN, &e) != BERR_OK) {
+			lost = true;
+			break;
+		}
+		err_clear(&r->err);
+		r->rc = r->fn(m, r->ctx, &r->err);
+		lost = m->ops->savepoint(m, r->rc == BERR_OK ? META_SP_RELEASE : META_SP_UNDO,
+		                         &e) != BERR_OK;
+	}
+
+	pthread_mutex_lock(&w->mu);
+	if (lost) {
+		abandon(w, &e, me);
+		fail_all(batch, &e, me);
+	} else {
+		w->in_txn = true;
+		for (struct txn_req *next; batch; batch = next) {
+			next = batch->next;
+			if (batch->rc != BERR_OK) {
+				finish(batch, me); /* undone to its savepoint */
+			} else {
+				batch->state = TXN_PENDING;
+				list_push(&w->pending, batch);
+			}
+		}
+		if (!w->pending.head) {
+			/* every closure failed: end the transaction rather than hold the write lock */
+			m->ops->txn_rollback(m);
+			w->in_txn = false;
+		} else if (!w->syncing || m->ops->writers_waiting(m)) {
+			/* the syncer is idle (it syncs at once), or another writer waits for the lock */
+			commit_pending(w, me);
+		}
+	}
+	w->conn_busy = false;
+	if (!w->syncing && sync_work(w))
+		pthread_cond_signal(&w->sync_cv);
+}
+
+/* Steps 2 and 3, on the writer's own thread: commit what is pending once the connection is
+ * free, then sync everything committed, for as long as there is work. */
+static void *syncer_main(void *arg)
+{
+	struct core_writer *w = arg;
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (!w->stop && !sync_work(w))
+			pthread_cond_wait(&w->sync_cv, &w->mu);
+		if (!sync_work(w))
+			break; /* stopping, and nothing left */
+		if (w->pending.head && !w->conn_busy) {
+			w->conn_busy = true;
+			commit_pending(w, NULL);
+			w->conn_busy = false;
+			list_wake(&w->queue, NULL);
+			if (!w->unsynced.head)
+				continue; /* the commit failed */
+		}
+		w->syncing = true;
+		struct txn_req *batch = list_take(&w->unsynced, 0, TXN_SYNCING);
+		pthread_mutex_unlock(&w->mu);
+		struct berr e;
+		enum berr_code rc = w->m->ops->sync(w->m, &e);
+		pthread_mutex_lock(&w->mu);
+		w->syncing = false;
+		if (rc != BERR_OK)
+			fail_all(batch, &e, NULL);
+		else
+			for (struct txn_req *r = batch, *next; r; r = next) {
+				next =
+				    r->next; /* r may return, and its stack go, once it is done */
+				finish(r, NULL);
+			}
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
 enum berr_code core_writer_open(const char *db_path, struct core_writer **out, struct berr *err)
 {
 	struct core_writer *w = xcalloc(1, sizeof(*w));
@@ -121,8 +272,19 @@ enum berr_code core_writer_open(const char *db_path, struct core_writer **out, s
 		return rc;
 	}
 	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->sync_cv, NULL);
 	list_init(&w->queue);
+	list_init(&w->pending);
 	list_init(&w->unsynced);
+	int e = pthread_create(&w->syncer, NULL, syncer_main, w);
+	if (e != 0) {
+		err_sys(err, BERR_IO, e, "starting the database syncer");
+		pthread_cond_destroy(&w->sync_cv);
+		pthread_mutex_destroy(&w->mu);
+		meta_close(w->m);
+		free(w);
+		return BERR_IO;
+	}
 	*out = w;
 	return BERR_OK;
 }
@@ -131,83 +293,15 @@ void core_writer_close(struct core_writer *w)
 {
 	if (!w)
 		return;
+	pthread_mutex_lock(&w->mu);
+	w->stop = true;
+	pthread_cond_signal(&w->sync_cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->syncer, NULL);
 	meta_close(w->m);
+	pthread_cond_destroy(&w->sync_cv);
 	pthread_mutex_destroy(&w->mu);
 	free(w);
-}
-
-static void fail_all(struct txn_req *batch, const struct berr *why)
-{
-	for (struct txn_req *r = batch; r; r = r->next) {
-		r->err = *why;
-		r->rc = why->code;
-	}
-}
-
-/* Runs a batch in one transaction and commits it; sets every request's rc/err. */
-static void run_batch(struct meta *m, struct txn_req *batch)
-{
-	struct berr e;
-	err_clear(&e);
-	if (m->ops->txn_begin(m, &e) != BERR_OK) {
-		fail_all(batch, &e);
-		return;
-	}
-	for (struct txn_req *r = batch; r; r = r->next) {
-		if (m->ops->savepoint(m, META_SP_BEGIN, &e) != BERR_OK)
-			goto lost;
-		err_clear(&r->err);
-		r->rc = r->fn(m, r->ctx, &r->err);
-		if (m->ops->savepoint(m, r->rc == BERR_OK ? META_SP_RELEASE : META_SP_UNDO, &e) !=
-		    BERR_OK)
-			goto lost;
-	}
-	if (m->ops->txn_commit(m, &e) == BERR_OK)
-		return;
-lost:
-	m->ops->txn_rollback(m);
-	fail_all(batch, &e);
-}
-
-/* Stage 1, called with mu held and returning with it held. */
-static void lead(struct core_writer *w, struct txn_req *me)
-{
-	w->leading = true;
-	struct txn_req *batch = list_take(&w->queue, TXN_BATCH_MAX, TXN_TAKEN);
-	pthread_mutex_unlock(&w->mu);
-	run_batch(w->m, batch);
-	pthread_mutex_lock(&w->mu);
-	w->leading = false;
-	list_wake(&w->queue, me);
-	for (struct txn_req *r = batch, *next; r; r = next) {
-		next = r->next;
-		if (r->rc != BERR_OK) {
-			finish(r, me); /* nothing of it was committed */
-		} else {
-			r->state = TXN_COMMITTED;
-			list_push(&w->unsynced, r);
-		}
-	}
-	if (!w->syncing)
-		list_wake(&w->unsynced, me);
-}
-
-/* Stage 2, same locking as lead. */
-static void sync_all(struct core_writer *w, struct txn_req *me)
-{
-	w->syncing = true;
-	struct txn_req *batch = list_take(&w->unsynced, 0, TXN_TAKEN);
-	pthread_mutex_unlock(&w->mu);
-	struct berr e;
-	if (w->m->ops->sync(w->m, &e) != BERR_OK)
-		fail_all(batch, &e);
-	pthread_mutex_lock(&w->mu);
-	w->syncing = false;
-	for (struct txn_req *r = batch, *next; r; r = next) {
-		next = r->next; /* r may return, and its stack go, once it is done */
-		finish(r, me);
-	}
-	list_wake(&w->unsynced, me);
 }
 
 enum berr_code core_txn(struct core *c, core_txn_fn fn, void *ctx, struct berr *err)
@@ -217,14 +311,16 @@ enum berr_code core_txn(struct core *c, core_txn_fn fn, void *ctx, struct berr *
 	pthread_cond_init(&me.cv, NULL);
 	pthread_mutex_lock(&w->mu);
 	list_push(&w->queue, &me);
+	/* While its own change waits, a caller runs whatever else is queued (it has nothing better
+	 * to do, and passing the lead on would cost a wake-up). */
 	while (me.state != TXN_DONE) {
-		if (me.state == TXN_QUEUED && !w->leading)
+		if (w->queue.head && !w->conn_busy)
 			lead(w, &me);
-		else if (me.state == TXN_COMMITTED && !w->syncing)
-			sync_all(w, &me);
 		else
 			pthread_cond_wait(&me.cv, &w->mu);
 	}
+	if (!w->conn_busy)
+		list_wake(&w->queue, &me);
 	pthread_mutex_unlock(&w->mu);
 	pthread_cond_destroy(&me.cv);
 	if (me.rc != BERR_OK && err)
