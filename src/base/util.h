@@ -4,6 +4,7 @@
 
 #include "err.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +23,10 @@ bool uuid_is_valid(const char *s);
 /* The running kernel's boot id (a UUID, new at every boot), "" if it cannot be read: bytes
  * written under one boot id and not fsync'd may be gone under another. Thread-safe. */
 const char *sys_boot_id(void);
+
+/* Ends a worker thread that waits on cv under mu while *stop is false: sets *stop, wakes it
+ * and joins it. */
+void thread_stop(pthread_t t, pthread_mutex_t *mu, pthread_cond_t *cv, bool *stop);
 
 bool str_has_prefix(const char *s, const char *prefix);
 /* Whole-string glob: '*' matches any run (including empty); every other byte matches itself. */

@@ -42,6 +42,7 @@
 
 #include "core_int.h"
 #include "../base/mem.h"
+#include "../base/util.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -293,11 +294,7 @@ void core_writer_close(struct core_writer *w)
 {
 	if (!w)
 		return;
-	pthread_mutex_lock(&w->mu);
-	w->stop = true;
-	pthread_cond_signal(&w->sync_cv);
-	pthread_mutex_unlock(&w->mu);
-	pthread_join(w->syncer, NULL);
+	thread_stop(w->syncer, &w->mu, &w->sync_cv, &w->stop);
 	meta_close(w->m);
 	pthread_cond_destroy(&w->sync_cv);
 	pthread_mutex_destroy(&w->mu);

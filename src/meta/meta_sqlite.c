@@ -575,11 +575,7 @@ static void ckpt_stop(struct ckpt *k)
 {
 	if (!k)
 		return;
-	pthread_mutex_lock(&k->mu);
-	k->stop = true;
-	pthread_cond_signal(&k->cv);
-	pthread_mutex_unlock(&k->mu);
-	pthread_join(k->thread, NULL);
+	thread_stop(k->thread, &k->mu, &k->cv, &k->stop);
 	sqlite3_close(k->db);
 	pthread_cond_destroy(&k->cv);
 	pthread_mutex_destroy(&k->mu);
