@@ -163,6 +163,34 @@ static void sequential_visibility(void **state)
 	core_close(c);
 }
 
+/* A closure that ends the writer's transaction under the group commit: the transaction is
+ * lost, so the closure fails with an I/O error and nothing of it stays; the writer, its
+ * write gate and the pool's writers all go on afterwards. */
+static enum berr_code lose_txn(struct meta *m, void *ctx, struct berr *err)
+{
+	(void)ctx;
+	enum berr_code rc = m->ops->kv_put(m, reg.account, reg.region, "lost", "x", err);
+	m->ops->txn_rollback(m);
+	return rc;
+}
+
+static void lost_transaction_recovers(void **state)
+{
+	struct core *c = open_core(*state, 2);
+	struct berr err;
+	struct put p = {1, false};
+	assert_int_equal(core_txn(c, lose_txn, NULL, &err), BERR_IO);
+	assert_int_equal(core_txn(c, put_doc, &p, &err), BERR_OK);
+	struct meta *m = meta_pool_acquire(c->pool);
+	char *v = NULL;
+	assert_int_equal(core_doc_get(m, &reg, "lost", &v, &err), BERR_NOT_FOUND);
+	assert_int_equal(core_doc_get(m, &reg, "d1", &v, &err), BERR_OK);
+	free(v);
+	assert_int_equal(m->ops->kv_put(m, reg.account, reg.region, "after", "y", &err), BERR_OK);
+	meta_pool_release(c->pool, m);
+	core_close(c);
+}
+
 static void sleep_ms(int ms)
 {
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -322,6 +350,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(concurrent_closures, dir_setup, dir_teardown),
 	    cmocka_unit_test_setup_teardown(sequential_visibility, dir_setup, dir_teardown),
+	    cmocka_unit_test_setup_teardown(lost_transaction_recovers, dir_setup, dir_teardown),
 	    cmocka_unit_test_setup_teardown(writes_queue_at_the_gate, dir_setup, dir_teardown),
 	    cmocka_unit_test_setup_teardown(pool_writers_alongside, dir_setup, dir_teardown),
 	    cmocka_unit_test_setup_teardown(log_starts_over, dir_setup, dir_teardown),
