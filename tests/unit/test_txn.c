@@ -308,7 +308,7 @@ static void pool_writers_alongside(void **state)
 	core_close(c);
 }
 
-/* Closures big enough to write ~12 MiB of log per 1,000 commits: with checkpoints in the
+/* Closures that each write ~20 pages of log (~50 MiB over the test): with checkpoints in the
  * background the log must still start over (not grow with everything written). */
 #define BIG_DOCS 40
 #define BIG_ROUNDS 600
