@@ -69,7 +69,8 @@ void core_close(struct core *c);
 typedef enum berr_code (*core_txn_fn)(struct meta *m, void *ctx, struct berr *err);
 /* Runs fn in a transaction shared with concurrent callers (one commit for all of them, see
  * txn.c) and returns its result once that commit is durable. fn's error undoes only fn's
- * changes. fn must not call core_txn. Thread-safe. */
+ * changes. fn may be run more than once (the last run counts: it sets its outputs afresh each
+ * time) and must not call core_txn. Thread-safe. */
 enum berr_code core_txn(struct core *c, core_txn_fn fn, void *ctx, struct berr *err);
 
 /* ---- cached list pages (listcache.c) ---- */

@@ -116,6 +116,10 @@ struct meta_ops {
 	/* True when another write transaction of this process waits for the one m holds (the
 	 * group commit then commits at once rather than keep its transaction open). */
 	bool (*writers_waiting)(struct meta *m);
+	/* Whether a transaction is open, and how many rows this connection has changed so far.
+	 * A statement that fails is undone by the database and changes no count, so a closure
+	 * that fails without moving the count left the transaction as it found it. */
+	bool (*txn_changes)(struct meta *m, uint64_t *changes);
 	/* Nested undo points inside a transaction (one level is all the group commit needs):
 	 * BEGIN opens one, RELEASE keeps its changes, UNDO drops them. BERR_IO if the
 	 * transaction itself is gone (an I/O error rolled it back). */

@@ -31,13 +31,20 @@ static const struct registry_id reg = {"123456789012", "us-east-1"};
 struct put {
 	int n;
 	bool fail;
+	bool flaky; /* fails when run a second time */
+	int runs;
 };
 
-/* Writes doc "d<n>"; a failing closure writes it and then fails, so only the undo removes it. */
+/* Writes doc "d<n>". A failing closure with an odd n writes it and then fails (only an undo
+ * removes it); one with an even n fails before writing. */
 static enum berr_code put_doc(struct meta *m, void *ctx, struct berr *err)
 {
 	struct put *p = ctx;
 	char name[32], value[32];
+	if (++p->runs > 1 && p->flaky)
+		return err_set(err, BERR_INTERNAL, "closure %d fails when run again", p->n);
+	if (p->fail && p->n % 2 == 0)
+		return err_set(err, BERR_INVALID, "closure %d fails", p->n);
 	snprintf(name, sizeof(name), "d%d", p->n);
 	snprintf(value, sizeof(value), "v%d", p->n);
 	enum berr_code rc = m->ops->kv_put(m, reg.account, reg.region, name, value, err);
@@ -56,7 +63,7 @@ static void *worker(void *arg)
 {
 	struct worker *w = arg;
 	for (int i = 0; i < PER_THREAD; i++) {
-		struct put p = {w->id * PER_THREAD + i, false};
+		struct put p = {w->id * PER_THREAD + i, false, false, 0};
 		p.fail = p.n % FAIL_EVERY == 0;
 		struct berr err;
 		err_clear(&err);
@@ -148,7 +155,7 @@ static void sequential_visibility(void **state)
 {
 	struct core *c = open_core(*state, 2);
 	struct berr err;
-	struct put p = {1, false};
+	struct put p = {1, false, false, 0};
 	assert_int_equal(core_txn(c, put_doc, &p, &err), BERR_OK);
 	char *v = NULL;
 	assert_int_equal(core_txn(c, read_doc, &v, &err), BERR_OK);
@@ -178,7 +185,7 @@ static void lost_transaction_recovers(void **state)
 {
 	struct core *c = open_core(*state, 2);
 	struct berr err;
-	struct put p = {1, false};
+	struct put p = {1, false, false, 0};
 	assert_int_equal(core_txn(c, lose_txn, NULL, &err), BERR_IO);
 	assert_int_equal(core_txn(c, put_doc, &p, &err), BERR_OK);
 	struct meta *m = meta_pool_acquire(c->pool);
@@ -308,6 +315,68 @@ static void pool_writers_alongside(void **state)
 	core_close(c);
 }
 
+/* A closure that fails after writing makes the transaction run again without it (txn.c
+ * redo); closures there that fail on their second run report that failure. Whatever happens,
+ * a document is in the database exactly when its put was acknowledged, and the rounds go on
+ * until some closure has been run twice. */
+#define REDO_ROUNDS 20
+
+struct redo_worker {
+	struct core *c;
+	struct put *puts;
+	enum berr_code *rc;
+	int first, n;
+};
+
+static void *redo_worker_main(void *arg)
+{
+	struct redo_worker *w = arg;
+	for (int i = w->first; i < w->first + w->n; i++) {
+		struct berr err;
+		w->rc[i] = core_txn(w->c, put_doc, &w->puts[i], &err);
+	}
+	return NULL;
+}
+
+static void redo_keeps_what_was_acknowledged(void **state)
+{
+	struct core *c = open_core(*state, 2);
+	int total = THREADS * PER_THREAD, reruns = 0, round;
+	struct put *puts = xcalloc((size_t)total, sizeof(*puts));
+	enum berr_code *rc = xcalloc((size_t)total, sizeof(*rc));
+	for (round = 0; round < REDO_ROUNDS && reruns == 0; round++) {
+		for (int i = 0; i < total; i++) {
+			int n = round * total + i;
+			puts[i] = (struct put){n, n % FAIL_EVERY == 1, n % 5 == 0, 0};
+		}
+		pthread_t t[THREADS];
+		struct redo_worker w[THREADS];
+		for (int i = 0; i < THREADS; i++) {
+			w[i] = (struct redo_worker){c, puts, rc, i * PER_THREAD, PER_THREAD};
+			assert_int_equal(pthread_create(&t[i], NULL, redo_worker_main, &w[i]), 0);
+		}
+		for (int i = 0; i < THREADS; i++)
+			pthread_join(t[i], NULL);
+		struct meta *m = meta_pool_acquire(c->pool);
+		for (int i = 0; i < total; i++) {
+			char name[32], *v = NULL;
+			struct berr err;
+			snprintf(name, sizeof(name), "d%d", puts[i].n);
+			enum berr_code got = core_doc_get(m, &reg, name, &v, &err);
+			free(v);
+			assert_int_equal(got, rc[i] == BERR_OK ? BERR_OK : BERR_NOT_FOUND);
+			if (puts[i].fail)
+				assert_int_not_equal(rc[i], BERR_OK);
+			reruns += puts[i].runs > 1;
+		}
+		meta_pool_release(c->pool, m);
+	}
+	assert_true(reruns > 0);
+	free(rc);
+	free(puts);
+	core_close(c);
+}
+
 /* Closures that each write ~20 pages of log (~50 MiB over the test): with checkpoints in the
  * background the log must still start over (not grow with everything written). */
 #define BIG_DOCS 40
@@ -351,6 +420,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(concurrent_closures, dir_setup, dir_teardown),
 	    cmocka_unit_test_setup_teardown(sequential_visibility, dir_setup, dir_teardown),
 	    cmocka_unit_test_setup_teardown(lost_transaction_recovers, dir_setup, dir_teardown),
+	    cmocka_unit_test_setup_teardown(redo_keeps_what_was_acknowledged, dir_setup,
+	                                    dir_teardown),
 	    cmocka_unit_test_setup_teardown(writes_queue_at_the_gate, dir_setup, dir_teardown),
 	    cmocka_unit_test_setup_teardown(pool_writers_alongside, dir_setup, dir_teardown),
 	    cmocka_unit_test_setup_teardown(log_starts_over, dir_setup, dir_teardown),
