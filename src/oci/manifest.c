@@ -27,6 +27,7 @@
 #include "manifest.h"
 #include "ref.h"
 #include "../base/mem.h"
+#include "../base/json_fast.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -423,7 +424,6 @@ enum berr_code manifest_parse(const char *data, size_t len, const char *media_ty
                               struct manifest **out, struct berr *err)
 {
 	enum berr_code rc;
-	json_error_t jerr;
 	json_t *root = NULL, *body_mt;
 	struct manifest *m = NULL;
 	const char *eff = NULL;
@@ -439,7 +439,7 @@ enum berr_code manifest_parse(const char *data, size_t len, const char *media_ty
 		return err_set(err, BERR_MANIFEST_INVALID, MSG_INVALID_JSON);
 
 	/* flags 0: object or array at top level, no trailing data, no "\u0000", strict UTF-8. */
-	root = json_loadb(data, len, 0, &jerr);
+	root = json_fast_loadb(data, len);
 	if (!root)
 		return err_set(err, BERR_MANIFEST_INVALID, MSG_INVALID_JSON);
 	if (!json_is_object(root)) {
