@@ -50,8 +50,16 @@
 #include "../base/mem.h"
 #include "../base/util.h"
 
+#include <linux/futex.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* Wake-ups one holder of mu may note before it releases it (more are delivered at once). */
+#define WAKES_MAX 64
 
 /* Bounds one transaction's size (its WAL growth and the time a batch waits for its commit). */
 #define TXN_BATCH_MAX 64
@@ -64,7 +72,7 @@ struct txn_req {
 	struct berr err;
 	enum berr_code rc;
 	enum txn_state state;
-	pthread_cond_t cv; /* signalled when done, or when it may take a role */
+	atomic_uint wake; /* bumped (under mu) when done, or when it may take a role */
 	struct txn_req *next;
 };
 
@@ -82,9 +90,43 @@ struct core_writer {
 	bool syncing;             /* the syncer is in a sync */
 	bool stop;                /* core_writer_close: the syncer ends once idle */
 	pthread_cond_t sync_cv;   /* signalled when the idle syncer has work */
+	atomic_uint *wakes[WAKES_MAX]; /* noted under mu, delivered once it is released */
+	int nwakes;
 	pthread_t syncer;
 	struct meta *m; /* the writer connection, used by its current user only */
 };
+
+/* A waiting caller sleeps on its own futex word, not on a condition variable of mu: whoever
+ * wakes it does so after releasing mu (unlock), so it does not wake only to block on mu. A
+ * wake-up delivered after the caller has returned is harmless: a futex wake on memory that no
+ * one waits on does nothing, and any later waiter there re-checks (futex waiters, glibc's own
+ * included, tolerate spurious wake-ups). */
+static void futex_wake1(atomic_uint *word)
+{
+	syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* With mu held: r has something to look at (it is done, or may take a role). */
+static void notify(struct core_writer *w, struct txn_req *r)
+{
+	atomic_fetch_add(&r->wake, 1);
+	if (w->nwakes < WAKES_MAX)
+		w->wakes[w->nwakes++] = &r->wake;
+	else
+		futex_wake1(&r->wake);
+}
+
+/* Releases mu, then delivers the wake-ups noted under it. */
+static void unlock(struct core_writer *w)
+{
+	atomic_uint *v[WAKES_MAX];
+	int n = w->nwakes;
+	memcpy(v, w->wakes, (size_t)n * sizeof(*v));
+	w->nwakes = 0;
+	pthread_mutex_unlock(&w->mu);
+	for (int i = 0; i < n; i++)
+		futex_wake1(v[i]);
+}
 
 static void list_init(struct txn_list *l)
 {
@@ -116,26 +158,27 @@ static struct txn_req *list_take(struct txn_list *l, int max, enum txn_state sta
 }
 
 /* Wakes the first request of l, if any, to take the role l is waiting for. */
-static void list_wake(struct txn_list *l, const struct txn_req *me)
+static void list_wake(struct core_writer *w, struct txn_list *l, const struct txn_req *me)
 {
 	if (l->head && l->head != me)
-		pthread_cond_signal(&l->head->cv);
+		notify(w, l->head);
 }
 
-static void finish(struct txn_req *r, const struct txn_req *me)
+static void finish(struct core_writer *w, struct txn_req *r, const struct txn_req *me)
 {
 	r->state = TXN_DONE;
 	if (r != me)
-		pthread_cond_signal(&r->cv);
+		notify(w, r);
 }
 
-static void fail_all(struct txn_req *batch, const struct berr *why, const struct txn_req *me)
+static void fail_all(struct core_writer *w, struct txn_req *batch, const struct berr *why,
+                     const struct txn_req *me)
 {
 	for (struct txn_req *r = batch, *next; r; r = next) {
 		next = r->next; /* r may return, and its stack go, once it is done */
 		r->err = *why;
 		r->rc = why->code;
-		finish(r, me);
+		finish(w, r, me);
 	}
 }
 
@@ -146,7 +189,7 @@ static void abandon(struct core_writer *w, const struct berr *why, const struct 
 	w->m->ops->txn_rollback(w->m);
 	w->in_txn = false;
 	if (w->pending.head)
-		fail_all(list_take(&w->pending, 0, TXN_DONE), why, me);
+		fail_all(w, list_take(&w->pending, 0, TXN_DONE), why, me);
 }
 
 /* Commits the pending list and moves it to unsynced. Called by the connection's user, with mu
@@ -155,12 +198,12 @@ static void commit_pending(struct core_writer *w, const struct txn_req *me)
 {
 	struct txn_req *batch = list_take(&w->pending, 0, TXN_COMMITTED);
 	struct berr e;
-	pthread_mutex_unlock(&w->mu);
+	unlock(w);
 	enum berr_code rc = w->m->ops->txn_commit(w->m, &e);
 	pthread_mutex_lock(&w->mu);
 	if (rc != BERR_OK) {
 		abandon(w, &e, me);
-		fail_all(batch, &e, me);
+		fail_all(w, batch, &e, me);
 		return;
 	}
 	w->in_txn = false;
@@ -237,7 +280,7 @@ static void lead(struct core_writer *w, struct txn_req *me)
 	w->conn_busy = true;
 	struct txn_req *batch = list_take(&w->queue, TXN_BATCH_MAX, TXN_RUNNING);
 	bool begin = !w->in_txn;
-	pthread_mutex_unlock(&w->mu);
+	unlock(w);
 
 	struct meta *m = w->m;
 	struct berr e;
@@ -251,13 +294,13 @@ static void lead(struct core_writer *w, struct txn_req *me)
 	pthread_mutex_lock(&w->mu);
 	if (lost) {
 		abandon(w, &e, me);
-		fail_all(batch, &e, me);
+		fail_all(w, batch, &e, me);
 	} else {
 		w->in_txn = true;
 		for (struct txn_req *next; batch; batch = next) {
 			next = batch->next;
 			if (batch->rc != BERR_OK) {
-				finish(batch, me); /* failed: none of it is in the transaction */
+				finish(w, batch, me); /* failed: none of it is in the transaction */
 			} else {
 				batch->state = TXN_PENDING;
 				list_push(&w->pending, batch);
@@ -284,35 +327,41 @@ static void *syncer_main(void *arg)
 	struct core_writer *w = arg;
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
-		while (!w->stop && !sync_work(w))
+		while (!w->stop && !sync_work(w)) {
+			if (w->nwakes) { /* deliver them before sleeping */
+				unlock(w);
+				pthread_mutex_lock(&w->mu);
+				continue;
+			}
 			pthread_cond_wait(&w->sync_cv, &w->mu);
+		}
 		if (!sync_work(w))
 			break; /* stopping, and nothing left */
 		if (w->pending.head && !w->conn_busy) {
 			w->conn_busy = true;
 			commit_pending(w, NULL);
 			w->conn_busy = false;
-			list_wake(&w->queue, NULL);
+			list_wake(w, &w->queue, NULL);
 			if (!w->unsynced.head)
 				continue; /* the commit failed */
 		}
 		w->syncing = true;
 		struct txn_req *batch = list_take(&w->unsynced, 0, TXN_SYNCING);
-		pthread_mutex_unlock(&w->mu);
+		unlock(w);
 		struct berr e;
 		enum berr_code rc = w->m->ops->sync(w->m, &e);
 		pthread_mutex_lock(&w->mu);
 		w->syncing = false;
 		if (rc != BERR_OK)
-			fail_all(batch, &e, NULL);
+			fail_all(w, batch, &e, NULL);
 		else
 			for (struct txn_req *r = batch, *next; r; r = next) {
 				next =
 				    r->next; /* r may return, and its stack go, once it is done */
-				finish(r, NULL);
+				finish(w, r, NULL);
 			}
 	}
-	pthread_mutex_unlock(&w->mu);
+	unlock(w);
 	return NULL;
 }
 
@@ -360,21 +409,23 @@ enum berr_code core_txn(struct core *c, core_txn_fn fn, void *ctx, struct berr *
 {
 	struct core_writer *w = c->writer;
 	struct txn_req me = {.fn = fn, .ctx = ctx, .state = TXN_QUEUED};
-	pthread_cond_init(&me.cv, NULL);
 	pthread_mutex_lock(&w->mu);
 	list_push(&w->queue, &me);
 	/* While its own change waits, a caller runs whatever else is queued (it has nothing better
 	 * to do, and passing the lead on would cost a wake-up). */
 	while (me.state != TXN_DONE) {
-		if (w->queue.head && !w->conn_busy)
+		if (w->queue.head && !w->conn_busy) {
 			lead(w, &me);
-		else
-			pthread_cond_wait(&me.cv, &w->mu);
+		} else {
+			unsigned seen = atomic_load(&me.wake); /* notify() bumps it under mu */
+			unlock(w);
+			syscall(SYS_futex, &me.wake, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+			pthread_mutex_lock(&w->mu);
+		}
 	}
 	if (!w->conn_busy)
-		list_wake(&w->queue, &me);
-	pthread_mutex_unlock(&w->mu);
-	pthread_cond_destroy(&me.cv);
+		list_wake(w, &w->queue, &me);
+	unlock(w);
 	if (me.rc != BERR_OK && err)
 		*err = me.err;
 	return me.rc;
