@@ -373,10 +373,12 @@ static void test_str_helpers(void **state)
 static void test_uuid_v4(void **state)
 {
 	(void)state;
-	char prev[37] = "";
-	for (int k = 0; k < 200; k++) {
-		char u[37];
-		memset(u, 'Z', sizeof(u));
+	/* more than one thread-local pool of random bytes (256 ids each), all distinct */
+	enum { N = 600 };
+	static char seen[N][37];
+	for (int k = 0; k < N; k++) {
+		char *u = seen[k];
+		memset(u, 'Z', 37);
 		uuid_v4(u);
 		assert_int_equal(strlen(u), 36);
 		for (int i = 0; i < 36; i++) {
@@ -390,8 +392,8 @@ static void test_uuid_v4(void **state)
 		assert_int_equal(u[14], '4');           /* version */
 		assert_non_null(strchr("89ab", u[19])); /* RFC 4122 variant */
 		assert_true(uuid_is_valid(u));
-		assert_string_not_equal(u, prev);
-		memcpy(prev, u, sizeof(u));
+		for (int j = 0; j < k; j++)
+			assert_string_not_equal(u, seen[j]);
 	}
 }
 
