@@ -30,10 +30,12 @@
 
 #define MAX_CONNECTIONS 1024
 #define CONNECTION_TIMEOUT_S 300
-/* Per-connection memory: headers plus the read buffer upload bodies arrive through. MHD's
- * 32 KiB default means a syscall pair and a hash call per 32 KiB; 256 KiB chunks cut that
- * overhead eightfold at 256 KiB x connections of memory. */
-#define CONNECTION_MEMORY (256 * 1024)
+/* Per-connection memory: headers plus the read buffer upload bodies arrive through (half of
+ * it). MHD's 32 KiB default means a syscall pair and a hash call per 16 KiB of a push; but MHD
+ * also zeroes the whole pool after every request, so every small request pays for its size:
+ * at 256 KiB that was ~19 us (~12 %) of an ECR PutImage, at 128 KiB it is half, while a
+ * single push loses ~10 % (64 KiB: ~20 %). */
+#define CONNECTION_MEMORY (128 * 1024)
 
 /* libmicrohttpd 0.9.75 keeps TCP_CORK set while it sendfile(2)s a response body (to send
  * full segments); on Linux that halves the rate of a blob GET (a sendfile-only server on
