@@ -3,6 +3,7 @@ POST and by chunked PATCH (one Content-Range chunk + one streamed chunk) and dow
 while berth's peak resident set (VmHWM, reset before each phase) stays under PEAK_LIMIT.
 The test side streams too: data comes from a generator and is hashed on the fly."""
 
+import hashlib
 import os
 import sys
 import time
@@ -105,3 +106,44 @@ class BigBlob(OciCase):
         peak = self.assertPeak("chunked PATCH upload")
         sys.stderr.write("[bigblob] PATCH x2 %d MiB, VmHWM %.1f MiB\n" % (SIZE // MIB, peak / MIB))
         self.download_check(digest)
+
+
+class HashedOnAnotherCore(OciCase):
+    """A lone upload past 1 MiB is hashed by a second thread in 1 MiB buffers (core/upload.c):
+    odd sizes and piece boundaries must give the same digest as hashing inline, for a
+    monolithic PUT and for PATCHes that resume the saved hash state mid-buffer."""
+
+    def setUp(self):
+        self.c = B.client()
+        self.v = V2(B.url, timeout=TIMEOUT)
+        self.addCleanup(self.v.close)
+        self.repo = uniq("piped")
+        self.c.create_repository(repositoryName=self.repo)
+
+    def test_odd_sizes(self):
+        data = os.urandom(5 * MIB + 12345)
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        # monolithic, in pieces of an odd size
+        r = self.v.post("%s/blobs/uploads/" % self.repo)
+        self.assertStatus(r, 202)
+        pieces = (data[i:i + 777777] for i in range(0, len(data), 777777))
+        r = self.v.put(r.headers["Location"], params={"digest": digest}, data=Chunked(pieces),
+                       headers={"Content-Type": "application/octet-stream"})
+        self.assertStatus(r, 201)
+        self.assertEqual(digest, r.headers.get("Docker-Content-Digest"))
+        # the same bytes again in another repository: three PATCHes cut mid-buffer
+        repo2 = uniq("piped")
+        self.c.create_repository(repositoryName=repo2)
+        r = self.v.post("%s/blobs/uploads/" % repo2)
+        self.assertStatus(r, 202)
+        cuts = (0, 1 * MIB + 3, 3 * MIB + 100001, len(data))
+        for a, b in zip(cuts, cuts[1:]):
+            r = self.v.patch(r.headers["Location"], data=data[a:b],
+                             headers={"Content-Range": "%d-%d" % (a, b - 1),
+                                      "Content-Type": "application/octet-stream"})
+            self.assertStatus(r, 202)
+        r = self.v.put(r.headers["Location"], params={"digest": digest})
+        self.assertStatus(r, 201)
+        with self.v.get("%s/blobs/%s" % (repo2, digest)) as g:
+            self.assertStatus(g, 200)
+            self.assertEqual(data, g.content)
