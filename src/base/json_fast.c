@@ -16,6 +16,7 @@
 #include "feat.h"
 
 #include "json_fast.h"
+#include "util.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -35,17 +36,6 @@ static void skip_ws(struct rd *r)
 {
 	while (r->p < r->end && (*r->p == ' ' || *r->p == '\n' || *r->p == '\r' || *r->p == '\t'))
 		r->p++;
-}
-
-static int hex_digit(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* The four hex digits at s (s + 4 <= end), or -1. */
@@ -220,29 +210,45 @@ static bool literal(struct rd *r, const char *word, size_t n)
 	return true;
 }
 
+/* After a member of a container (whitespace and all): skips the "," before the next one (0),
+ * or the closing character (1); -1 for anything else. */
+static int next_member(struct rd *r, unsigned char close)
+{
+	skip_ws(r);
+	if (r->p >= r->end)
+		return -1;
+	unsigned char c = *r->p++;
+	if (c == close)
+		return 1;
+	if (c != ',')
+		return -1;
+	skip_ws(r);
+	return 0;
+}
+
+/* An empty container's closing character (after its opening one), if that is what follows. */
+static bool closes_at_once(struct rd *r, unsigned char close)
+{
+	skip_ws(r);
+	if (r->p < r->end && *r->p == close) {
+		r->p++;
+		return true;
+	}
+	return false;
+}
+
 static json_t *read_array(struct rd *r)
 {
 	json_t *a = json_array();
-	if (!a)
-		return NULL;
-	skip_ws(r);
-	if (r->p < r->end && *r->p == ']') {
-		r->p++;
+	if (!a || closes_at_once(r, ']'))
 		return a;
-	}
 	for (;;) {
 		json_t *v = read_value(r);
-		if (!v || json_array_append_new(a, v) != 0)
-			break;
-		skip_ws(r);
-		if (r->p >= r->end)
-			break;
-		unsigned char c = *r->p++;
-		if (c == ']')
+		int next = v && json_array_append_new(a, v) == 0 ? next_member(r, ']') : -1;
+		if (next == 1)
 			return a;
-		if (c != ',')
+		if (next < 0)
 			break;
-		skip_ws(r);
 	}
 	json_decref(a);
 	return NULL;
@@ -251,13 +257,8 @@ static json_t *read_array(struct rd *r)
 static json_t *read_object(struct rd *r)
 {
 	json_t *o = json_object();
-	if (!o)
-		return NULL;
-	skip_ws(r);
-	if (r->p < r->end && *r->p == '}') {
-		r->p++;
+	if (!o || closes_at_once(r, '}'))
 		return o;
-	}
 	for (;;) {
 		const char *key;
 		size_t klen;
@@ -276,17 +277,11 @@ static json_t *read_object(struct rd *r)
 		}
 		int set = v ? json_object_setn_new_nocheck(o, key, klen, v) : -1;
 		free(owned);
-		if (set != 0)
-			break;
-		skip_ws(r);
-		if (r->p >= r->end)
-			break;
-		unsigned char c = *r->p++;
-		if (c == '}')
+		int next = set == 0 ? next_member(r, '}') : -1;
+		if (next == 1)
 			return o;
-		if (c != ',')
+		if (next < 0)
 			break;
-		skip_ws(r);
 	}
 	json_decref(o);
 	return NULL;

@@ -33,6 +33,8 @@ bool str_has_prefix(const char *s, const char *prefix);
 bool str_glob_match(const char *pattern, const char *s);
 /* Lowercase hex of n bytes into out (2n+1 bytes). */
 void hex_encode(const unsigned char *in, size_t n, char *out);
+/* The value of one hex digit (either case), or -1. */
+int hex_digit(unsigned char c);
 /* Parses a duration like "30s", "10m", "1h", "2d" or plain seconds; -1 if malformed. */
 int64_t duration_parse_ms(const char *s);
 

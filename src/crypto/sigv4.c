@@ -61,17 +61,6 @@ static bool is_digit(char c)
 	return c >= '0' && c <= '9';
 }
 
-static int hex_val(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static char lower(char c)
 {
 	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
@@ -130,8 +119,8 @@ static size_t form_decode(const char *s, size_t n, char *out)
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
 		int hi, lo;
-		if (s[i] == '%' && i + 2 < n && (hi = hex_val(s[i + 1])) >= 0 &&
-		    (lo = hex_val(s[i + 2])) >= 0) {
+		if (s[i] == '%' && i + 2 < n && (hi = hex_digit((unsigned char)s[i + 1])) >= 0 &&
+		    (lo = hex_digit((unsigned char)s[i + 2])) >= 0) {
 			out[k++] = (char)(hi << 4 | lo);
 			i += 2;
 		} else if (s[i] == '+') {
@@ -484,7 +473,7 @@ static enum berr_code parse_signature(const char *v, size_t n, const char *value
 {
 	bool ok = n == 64;
 	for (size_t i = 0; ok && i < n; i++)
-		ok = hex_val(v[i]) >= 0;
+		ok = hex_digit((unsigned char)v[i]) >= 0;
 	if (!ok)
 		return malformed(err,
 		                 "Authorization header is malformed; the Signature must be 64 "
