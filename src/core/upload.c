@@ -66,7 +66,7 @@ static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static unsigned char *pool[PIPE_POOL];
 static int pool_n;
 
-static unsigned char *buf_get(void)
+static unsigned char *pipe_buf_get(void)
 {
 	unsigned char *b = NULL;
 	pthread_mutex_lock(&pool_mu);
@@ -76,7 +76,7 @@ static unsigned char *buf_get(void)
 	return b ? b : xmalloc(PIPE_BUF);
 }
 
-static void buf_put(unsigned char *b)
+static void pipe_buf_put(unsigned char *b)
 {
 	pthread_mutex_lock(&pool_mu);
 	if (pool_n < PIPE_POOL) {
@@ -122,15 +122,15 @@ static struct hash_pipe *pipe_start(struct sha256 *hash)
 {
 	struct hash_pipe *p = xcalloc(1, sizeof(*p));
 	p->hash = hash;
-	p->buf[0] = buf_get();
-	p->buf[1] = buf_get();
+	p->buf[0] = pipe_buf_get();
+	p->buf[1] = pipe_buf_get();
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	if (pthread_create(&p->thread, NULL, pipe_main, p) != 0) {
 		pthread_cond_destroy(&p->cv);
 		pthread_mutex_destroy(&p->mu);
-		buf_put(p->buf[0]);
-		buf_put(p->buf[1]);
+		pipe_buf_put(p->buf[0]);
+		pipe_buf_put(p->buf[1]);
 		free(p);
 		return NULL; /* hash inline */
 	}
@@ -179,8 +179,8 @@ static void pipe_finish(struct hash_pipe *p)
 	pthread_join(p->thread, NULL);
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->mu);
-	buf_put(p->buf[0]);
-	buf_put(p->buf[1]);
+	pipe_buf_put(p->buf[0]);
+	pipe_buf_put(p->buf[1]);
 	free(p);
 }
 
