@@ -10,6 +10,7 @@
 
 #include "base/buf.h"
 #include "base/err.h"
+#include "base/json_fast.h"
 #include "base/mem.h"
 #include "base/util.h"
 #include "testutil.h"
@@ -368,6 +369,78 @@ static void test_str_helpers(void **state)
 	assert_string_equal(out, "");
 }
 
+/* ---- json_fast ---- */
+
+/* The fast reader's own subset, read as jansson reads it. */
+static void test_json_fast_reads(void **state)
+{
+	(void)state;
+	const char *doc = " {\"a\": [1, -0, 123456789012345678, true, false, null],"
+	                  " \"s\": \"q\\\"\\\\\\/\\n\\u00e9\\ud83d\\ude00\","
+	                  " \"a\": {\"k\": \"\"}, \"z\": []} ";
+	json_t *v = json_fast_only(doc, strlen(doc));
+	assert_non_null(v);
+	json_t *ref = json_loadb(doc, strlen(doc), 0, NULL);
+	assert_true(json_equal(v, ref));
+	/* duplicate "a": the last value, in the first one's place */
+	assert_true(json_is_object(json_object_get(v, "a")));
+	assert_string_equal(json_object_iter_key(json_object_iter(v)), "a");
+	assert_string_equal(json_string_value(json_object_get(v, "s")),
+	                    "q\"\\/\n\xc3\xa9\xf0\x9f\x98\x80");
+	json_decref(ref);
+	json_decref(v);
+}
+
+/* Outside the subset the fast reader defers, and json_fast_loadb answers as jansson does. */
+static void test_json_fast_defers(void **state)
+{
+	(void)state;
+	static const char *const defer_ok[] = {
+	    "[1.5]",
+	    "[1e3]",
+	    "[1234567890123456789]",
+	    "{\"k\": \"caf\xc3\xa9\"}",
+	};
+	static const char *const bad[] = {
+	    "",
+	    "1",
+	    "\"s\"",
+	    "[01]",
+	    "[1,]",
+	    "{\"a\":1,}",
+	    "{\"a\" 1}",
+	    "[tru]",
+	    "[\"\\u0000\"]",
+	    "[\"\\ud800\"]",
+	    "[\"\\udc00x\"]",
+	    "{} x",
+	    "[\"\x01\"]",
+	    "[\"\\q\"]",
+	    "{1:2}",
+	};
+	for (size_t i = 0; i < sizeof(defer_ok) / sizeof(*defer_ok); i++) {
+		const char *d = defer_ok[i];
+		assert_null(json_fast_only(d, strlen(d)));
+		json_t *v = json_fast_loadb(d, strlen(d));
+		assert_non_null(v);
+		json_decref(v);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		const char *d = bad[i];
+		assert_null(json_fast_only(d, strlen(d)));
+		assert_null(json_fast_loadb(d, strlen(d)));
+	}
+	/* nesting deeper than the fast reader goes */
+	char deep[201];
+	memset(deep, '[', 100);
+	memset(deep + 100, ']', 100);
+	deep[200] = 0;
+	assert_null(json_fast_only(deep, 200));
+	json_t *v = json_fast_loadb(deep, 200);
+	assert_non_null(v);
+	json_decref(v);
+}
+
 /* ---- util: UUIDs ---- */
 
 static void test_uuid_v4(void **state)
@@ -706,6 +779,8 @@ int main(void)
 	    cmocka_unit_test(test_glob_match),
 	    cmocka_unit_test(test_glob_no_blowup),
 	    cmocka_unit_test(test_str_helpers),
+	    cmocka_unit_test(test_json_fast_reads),
+	    cmocka_unit_test(test_json_fast_defers),
 	    cmocka_unit_test(test_uuid_v4),
 	    cmocka_unit_test(test_uuid_is_valid),
 	    cmocka_unit_test(test_duration_parse),
