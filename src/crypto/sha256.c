@@ -47,8 +47,13 @@ static void to_str(const unsigned char md[SHA256_DIGEST_LEN], char out[DIGEST_ST
 
 void sha256_digest_str(const void *data, size_t n, char out[DIGEST_STR_LEN])
 {
+	/* not SHA256(): in OpenSSL 3 it looks the algorithm up by name on every call (twice the
+	 * time for a manifest-sized input, and a lock shared by every thread) */
+	struct sha256 h;
 	unsigned char md[SHA256_DIGEST_LEN];
-	SHA256(data, n, md);
+	sha256_init(&h);
+	sha256_update(&h, data, n);
+	sha256_final(&h, md);
 	to_str(md, out);
 }
 
