@@ -26,6 +26,10 @@ struct ecr_call {
 
 typedef enum berr_code (*ecr_handler_fn)(struct ecr_call *c, struct berr *err);
 
+/* The call's pool connection (c->m), borrowed on first use for handlers that start without
+ * one; the router returns it. */
+struct meta *ecr_meta(struct ecr_call *c);
+
 #define X(op, fn) enum berr_code fn(struct ecr_call *c, struct berr *err);
 #include "ecr_actions.def"
 #undef X

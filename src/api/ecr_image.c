@@ -57,7 +57,7 @@ enum berr_code ecr_put_image(struct ecr_call *c, struct berr *err)
 	if (rc != BERR_OK && rc != BERR_REPO_NOT_FOUND && !r.id) {
 		struct berr e2;
 		struct meta_repo row = {0};
-		if (core_repo_get(c->m, &reg, name, &row, &e2) == BERR_REPO_NOT_FOUND) {
+		if (core_repo_get(ecr_meta(c), &reg, name, &row, &e2) == BERR_REPO_NOT_FOUND) {
 			*err = e2;
 			rc = e2.code;
 		}

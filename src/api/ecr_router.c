@@ -114,6 +114,21 @@ static enum berr_code authenticate(struct api_server *s, const struct api_req *r
 	return BERR_OK;
 }
 
+/* A put waits in the group commit on the writer connection: holding a pool connection there
+ * would cap concurrent puts at the pool's size and keep it from readers, so PutImage borrows
+ * one (ecr_meta) only if it needs one. */
+static bool borrows_lazily(const struct ecr_action *a)
+{
+	return a->fn == ecr_put_image;
+}
+
+struct meta *ecr_meta(struct ecr_call *c)
+{
+	if (!c->m)
+		c->m = meta_pool_acquire(c->core->pool);
+	return c->m;
+}
+
 void ecr_route(struct api_server *s, const struct api_req *req, struct api_resp *resp)
 {
 	struct berr err;
@@ -151,9 +166,11 @@ void ecr_route(struct api_server *s, const struct api_req *req, struct api_resp 
 	call.req = req;
 	call.in = in;
 	call.out = json_object();
-	call.m = meta_pool_acquire(s->core->pool);
+	if (!borrows_lazily(act))
+		call.m = meta_pool_acquire(s->core->pool);
 	rc = act->fn(&call, &err);
-	meta_pool_release(s->core->pool, call.m);
+	if (call.m)
+		meta_pool_release(s->core->pool, call.m);
 	extra = call.err_extra;
 	if (rc == BERR_OK && call.raw_out.len) {
 		size_t len = 0;

@@ -135,11 +135,12 @@ void oci_manifest_put(struct oci_call *c)
 	struct meta_repo r = {0};
 	struct core_put_result res = {0};
 	enum berr_code rc = oci_repo(c, m, &r, &err);
+	/* returned before the put, which waits on the writer connection (see ecr_meta) */
+	meta_pool_release(c->core->pool, m);
 	if (rc == BERR_OK)
 		rc = core_image_put(c->core, &r, c->req->body ? c->req->body : "", c->req->body_len,
 		                    mt, digest ? NULL : c->ref, digest ? c->ref : NULL,
 		                    CORE_PUT_OCI, &res, &err);
-	meta_pool_release(c->core->pool, m);
 	if (rc == BERR_IMAGE_DIGEST_MISMATCH)
 		err.code = BERR_DIGEST_INVALID;
 	if (rc != BERR_OK) {
