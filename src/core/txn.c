@@ -4,27 +4,30 @@
  * alone are bounded by the disk's flush rate however many CPUs are free. Here a change is a
  * closure run on one shared writer connection, in three steps:
  *
- *  1. run: a caller queues its closure; whoever finds the connection free becomes the leader,
- *     takes the queue (up to TXN_BATCH_MAX) and runs it inside the writer's open transaction
- *     (begun if none is). Closures that succeed wait in the pending list, uncommitted. A
+ *  1. run: a caller queues its closure and sleeps; the runner thread takes the queue (up to
+ *     TXN_BATCH_MAX) and runs it inside the writer's open transaction (begun if none is).
+ *     Closures that succeed wait in the pending list, uncommitted. A
  *     closure runs without a savepoint (one copies every page the closure touches, ~15 % of a
  *     put's time on the connection): when it fails having changed no rows there is nothing to
  *     undo, and when it fails having changed some, the transaction is rolled back and what had
  *     succeeded in it runs again, each closure in a savepoint (redo; rare: image puts check
- *     before they write). A caller whose own change waits leads again while others are
- *     queued (it has nothing else to do, and handing the lead on would cost a wake-up).
+ *     before they write). The runner is a thread of its own, not the callers taking turns
+ *     (leader/follower): a leader whose own change was synced returned and handed the lead to
+ *     the next caller by a wake-up, and the connection sat idle until that thread got a CPU
+ *     behind dozens of request threads on two cores, often longer than the batch it ran.
  *  2. commit: the transaction is committed when no sync is running, so that everything run
  *     while a sync was in flight shares one commit: one write of each page it dirtied instead
- *     of one per leader (a burst of puts dirties the same few B-tree pages). The writer
- *     connection commits without waiting for the disk (meta defer_durability). A leader that
- *     finds the syncer idle commits at once; so does one that finds another write of this
- *     process waiting at the write gate, which the open transaction holds.
+ *     of one per batch (a burst of puts dirties the same few B-tree pages). The writer
+ *     connection commits without waiting for the disk (meta defer_durability). The runner
+ *     commits a batch at once when it finds the syncer idle, or another write of this process
+ *     waiting at the write gate, which the open transaction holds.
  *  3. sync: the syncer thread commits what is pending once the connection is free, syncs the
  *     log once (meta sync) for every committed request and wakes them; then starts over while
  *     there is work.
  *
  * Callers that arrive during a sync run in the transaction the next sync commits, so batches
- * grow with the load, and a lone caller runs, commits and is synced at once.
+ * grow with the load and with the number of callers, and a lone caller runs, commits and is
+ * synced at once.
  *
  * Invariants:
  *  - a caller returns BERR_OK only after a sync that began after its commit, so acknowledged
@@ -38,12 +41,12 @@
  *  - if the transaction itself is lost (BEGIN, a savepoint or COMMIT fails: I/O error, disk
  *    full) every closure run in it fails with that error, and a failed sync fails every
  *    request it was to make durable;
- *  - the connection has one user at a time (conn_busy: a leader, or the syncer committing);
+ *  - the connection has one user at a time (conn_busy: the runner, or the syncer committing);
  *    closures run one at a time, in queue order; they must not call core_txn (it would wait
  *    for itself) or take locks a queued caller may hold;
  *  - the transaction is open exactly while requests are pending;
- *  - whenever the queue is not empty and the connection is free, a caller is awake to lead
- *    (one returning wakes the queue's head), and whenever the syncer has work it is awake. */
+ *  - whenever the queue is not empty and the connection is free the runner is awake, and
+ *    whenever the syncer has work it is awake. */
 #include "../base/feat.h"
 
 #include "core_int.h"
@@ -82,38 +85,40 @@ struct txn_list {
 
 struct core_writer {
 	pthread_mutex_t mu;
-	struct txn_list queue;    /* TXN_QUEUED: not yet taken by a leader */
+	struct txn_list queue;    /* TXN_QUEUED: not yet taken by the runner */
 	struct txn_list pending;  /* TXN_PENDING: run in the open transaction, not committed */
 	struct txn_list unsynced; /* TXN_COMMITTED: waiting for a sync */
-	bool conn_busy;           /* a leader runs closures, or the syncer commits */
+	bool conn_busy;           /* the runner runs closures, or the syncer commits */
 	bool in_txn;              /* the writer's transaction is open (only its user changes it) */
 	bool syncing;             /* the syncer is in a sync */
-	bool stop;                /* core_writer_close: the syncer ends once idle */
+	bool stop;                /* core_writer_close: the threads end once idle */
+	bool runner_idle;         /* the runner sleeps on run_wake */
+	atomic_uint run_wake;     /* bumped (under mu) when the idle runner has work */
 	pthread_cond_t sync_cv;   /* signalled when the idle syncer has work */
 	atomic_uint *wakes[WAKES_MAX]; /* noted under mu, delivered once it is released */
 	int nwakes;
-	pthread_t syncer;
+	pthread_t runner, syncer;
 	struct meta *m; /* the writer connection, used by its current user only */
 };
 
-/* A waiting caller sleeps on its own futex word, not on a condition variable of mu: whoever
- * wakes it does so after releasing mu (unlock), so it does not wake only to block on mu. A
- * wake-up delivered after the caller has returned is harmless: a futex wake on memory that no
- * one waits on does nothing, and any later waiter there re-checks (futex waiters, glibc's own
- * included, tolerate spurious wake-ups). */
+/* A waiting caller, and the idle runner, sleep on a futex word of their own, not on a condition
+ * variable of mu: whoever wakes them does so after releasing mu (unlock), so they do not wake
+ * only to block on mu. A wake-up delivered after a caller has returned is harmless: a futex
+ * wake on memory that no one waits on does nothing, and any later waiter there re-checks
+ * (futex waiters, glibc's own included, tolerate spurious wake-ups). */
 static void futex_wake1(atomic_uint *word)
 {
 	syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
-/* With mu held: r has something to look at (it is done, or may take a role). */
-static void notify(struct core_writer *w, struct txn_req *r)
+/* With mu held: the sleeper on word has something to look at. */
+static void notify(struct core_writer *w, atomic_uint *word)
 {
-	atomic_fetch_add(&r->wake, 1);
+	atomic_fetch_add(word, 1);
 	if (w->nwakes < WAKES_MAX)
-		w->wakes[w->nwakes++] = &r->wake;
+		w->wakes[w->nwakes++] = word;
 	else
-		futex_wake1(&r->wake);
+		futex_wake1(word);
 }
 
 /* Releases mu, then delivers the wake-ups noted under it. */
@@ -157,44 +162,50 @@ static struct txn_req *list_take(struct txn_list *l, int max, enum txn_state sta
 	return first;
 }
 
-/* Wakes the first request of l, if any, to take the role l is waiting for. */
-static void list_wake(struct core_writer *w, struct txn_list *l, const struct txn_req *me)
+/* Releases mu and sleeps until *word moves from seen (or spuriously); returns with mu held. */
+static void sleep_on(struct core_writer *w, atomic_uint *word, unsigned seen)
 {
-	if (l->head && l->head != me)
-		notify(w, l->head);
+	unlock(w);
+	syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+	pthread_mutex_lock(&w->mu);
 }
 
-static void finish(struct core_writer *w, struct txn_req *r, const struct txn_req *me)
+/* With mu held: the queue has work the runner can take. */
+static void wake_runner(struct core_writer *w)
+{
+	if (w->runner_idle && w->queue.head && !w->conn_busy)
+		notify(w, &w->run_wake);
+}
+
+static void finish(struct core_writer *w, struct txn_req *r)
 {
 	r->state = TXN_DONE;
-	if (r != me)
-		notify(w, r);
+	notify(w, &r->wake);
 }
 
-static void fail_all(struct core_writer *w, struct txn_req *batch, const struct berr *why,
-                     const struct txn_req *me)
+static void fail_all(struct core_writer *w, struct txn_req *batch, const struct berr *why)
 {
 	for (struct txn_req *r = batch, *next; r; r = next) {
 		next = r->next; /* r may return, and its stack go, once it is done */
 		r->err = *why;
 		r->rc = why->code;
-		finish(w, r, me);
+		finish(w, r);
 	}
 }
 
 /* Ends the open transaction after a failure: everything run in it is lost. Called by the
  * connection's user with mu held. */
-static void abandon(struct core_writer *w, const struct berr *why, const struct txn_req *me)
+static void abandon(struct core_writer *w, const struct berr *why)
 {
 	w->m->ops->txn_rollback(w->m);
 	w->in_txn = false;
 	if (w->pending.head)
-		fail_all(w, list_take(&w->pending, 0, TXN_DONE), why, me);
+		fail_all(w, list_take(&w->pending, 0, TXN_DONE), why);
 }
 
 /* Commits the pending list and moves it to unsynced. Called by the connection's user, with mu
  * held and returning with it held (released during the COMMIT). */
-static void commit_pending(struct core_writer *w, const struct txn_req *me)
+static void commit_pending(struct core_writer *w)
 {
 	struct txn_req *batch = list_take(&w->pending, 0, TXN_COMMITTED);
 	struct berr e;
@@ -202,8 +213,8 @@ static void commit_pending(struct core_writer *w, const struct txn_req *me)
 	enum berr_code rc = w->m->ops->txn_commit(w->m, &e);
 	pthread_mutex_lock(&w->mu);
 	if (rc != BERR_OK) {
-		abandon(w, &e, me);
-		fail_all(w, batch, &e, me);
+		abandon(w, &e);
+		fail_all(w, batch, &e);
 		return;
 	}
 	w->in_txn = false;
@@ -274,8 +285,9 @@ static bool redo(struct core_writer *w, struct txn_req *batch, const struct txn_
 	return true;
 }
 
-/* Step 1: runs a batch from the queue. Called with mu held and returning with it held. */
-static void lead(struct core_writer *w, struct txn_req *me)
+/* Step 1: runs a batch from the queue. Called by the runner with mu held and returning with
+ * it held. */
+static void run_batch(struct core_writer *w)
 {
 	w->conn_busy = true;
 	struct txn_req *batch = list_take(&w->queue, TXN_BATCH_MAX, TXN_RUNNING);
@@ -293,14 +305,14 @@ static void lead(struct core_writer *w, struct txn_req *me)
 
 	pthread_mutex_lock(&w->mu);
 	if (lost) {
-		abandon(w, &e, me);
-		fail_all(w, batch, &e, me);
+		abandon(w, &e);
+		fail_all(w, batch, &e);
 	} else {
 		w->in_txn = true;
 		for (struct txn_req *next; batch; batch = next) {
 			next = batch->next;
 			if (batch->rc != BERR_OK) {
-				finish(w, batch, me); /* failed: none of it is in the transaction */
+				finish(w, batch); /* failed: none of it is in the transaction */
 			} else {
 				batch->state = TXN_PENDING;
 				list_push(&w->pending, batch);
@@ -312,7 +324,7 @@ static void lead(struct core_writer *w, struct txn_req *me)
 			w->in_txn = false;
 		} else if (!w->syncing || m->ops->writers_waiting(m)) {
 			/* the syncer is idle (it syncs at once), or another writer waits for the lock */
-			commit_pending(w, me);
+			commit_pending(w);
 		}
 	}
 	w->conn_busy = false;
@@ -320,7 +332,28 @@ static void lead(struct core_writer *w, struct txn_req *me)
 		pthread_cond_signal(&w->sync_cv);
 }
 
-/* Steps 2 and 3, on the writer's own thread: commit what is pending once the connection is
+/* Step 1, on a thread of its own: runs batches while the queue has some and the connection is
+ * free; sleeps otherwise (whoever makes work for it wakes it: wake_runner). */
+static void *runner_main(void *arg)
+{
+	struct core_writer *w = arg;
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		if (w->queue.head && !w->conn_busy) {
+			run_batch(w);
+			continue;
+		}
+		if (w->stop)
+			break;
+		w->runner_idle = true;
+		sleep_on(w, &w->run_wake, atomic_load(&w->run_wake));
+		w->runner_idle = false;
+	}
+	unlock(w);
+	return NULL;
+}
+
+/* Steps 2 and 3, on a thread of their own: commit what is pending once the connection is
  * free, then sync everything committed, for as long as there is work. */
 static void *syncer_main(void *arg)
 {
@@ -339,9 +372,9 @@ static void *syncer_main(void *arg)
 			break; /* stopping, and nothing left */
 		if (w->pending.head && !w->conn_busy) {
 			w->conn_busy = true;
-			commit_pending(w, NULL);
+			commit_pending(w);
 			w->conn_busy = false;
-			list_wake(w, &w->queue, NULL);
+			wake_runner(w); /* the queue waited for the connection */
 			if (!w->unsynced.head)
 				continue; /* the commit failed */
 		}
@@ -353,16 +386,27 @@ static void *syncer_main(void *arg)
 		pthread_mutex_lock(&w->mu);
 		w->syncing = false;
 		if (rc != BERR_OK)
-			fail_all(w, batch, &e, NULL);
+			fail_all(w, batch, &e);
 		else
 			for (struct txn_req *r = batch, *next; r; r = next) {
 				next =
 				    r->next; /* r may return, and its stack go, once it is done */
-				finish(w, r, NULL);
+				finish(w, r);
 			}
 	}
 	unlock(w);
 	return NULL;
+}
+
+/* Stops the runner (the syncer is stopped by thread_stop, on its condition variable). */
+static void runner_stop(struct core_writer *w)
+{
+	pthread_mutex_lock(&w->mu);
+	w->stop = true;
+	if (w->runner_idle)
+		notify(w, &w->run_wake);
+	unlock(w);
+	pthread_join(w->runner, NULL);
 }
 
 enum berr_code core_writer_open(const char *db_path, struct core_writer **out, struct berr *err)
@@ -382,8 +426,10 @@ enum berr_code core_writer_open(const char *db_path, struct core_writer **out, s
 	list_init(&w->pending);
 	list_init(&w->unsynced);
 	int e = pthread_create(&w->syncer, NULL, syncer_main, w);
+	if (e == 0 && (e = pthread_create(&w->runner, NULL, runner_main, w)) != 0)
+		thread_stop(w->syncer, &w->mu, &w->sync_cv, &w->stop);
 	if (e != 0) {
-		err_sys(err, BERR_IO, e, "starting the database syncer");
+		err_sys(err, BERR_IO, e, "starting the database writer threads");
 		pthread_cond_destroy(&w->sync_cv);
 		pthread_mutex_destroy(&w->mu);
 		meta_close(w->m);
@@ -398,6 +444,7 @@ void core_writer_close(struct core_writer *w)
 {
 	if (!w)
 		return;
+	runner_stop(w);
 	thread_stop(w->syncer, &w->mu, &w->sync_cv, &w->stop);
 	meta_close(w->m);
 	pthread_cond_destroy(&w->sync_cv);
@@ -411,20 +458,9 @@ enum berr_code core_txn(struct core *c, core_txn_fn fn, void *ctx, struct berr *
 	struct txn_req me = {.fn = fn, .ctx = ctx, .state = TXN_QUEUED};
 	pthread_mutex_lock(&w->mu);
 	list_push(&w->queue, &me);
-	/* While its own change waits, a caller runs whatever else is queued (it has nothing better
-	 * to do, and passing the lead on would cost a wake-up). */
-	while (me.state != TXN_DONE) {
-		if (w->queue.head && !w->conn_busy) {
-			lead(w, &me);
-		} else {
-			unsigned seen = atomic_load(&me.wake); /* notify() bumps it under mu */
-			unlock(w);
-			syscall(SYS_futex, &me.wake, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
-			pthread_mutex_lock(&w->mu);
-		}
-	}
-	if (!w->conn_busy)
-		list_wake(w, &w->queue, &me);
+	wake_runner(w);
+	while (me.state != TXN_DONE)
+		sleep_on(w, &me.wake, atomic_load(&me.wake)); /* notify() bumps it under mu */
 	unlock(w);
 	if (me.rc != BERR_OK && err)
 		*err = me.err;
