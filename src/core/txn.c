@@ -92,7 +92,7 @@ struct core_writer {
 	bool in_txn;              /* the writer's transaction is open (only its user changes it) */
 	bool syncing;             /* the syncer is in a sync */
 	bool stop;                /* core_writer_close: the threads end once idle */
-	bool runner_idle;         /* the runner sleeps on run_wake */
+	bool runner_idle;         /* the runner sleeps on run_wake and no one has woken it */
 	atomic_uint run_wake;     /* bumped (under mu) when the idle runner has work */
 	pthread_cond_t sync_cv;   /* signalled when the idle syncer has work */
 	atomic_uint *wakes[WAKES_MAX]; /* noted under mu, delivered once it is released */
@@ -170,11 +170,14 @@ static void sleep_on(struct core_writer *w, atomic_uint *word, unsigned seen)
 	pthread_mutex_lock(&w->mu);
 }
 
-/* With mu held: the queue has work the runner can take. */
+/* With mu held: the queue has work the runner can take. One wake-up is enough: the runner
+ * counts as busy from then on, so the callers queued before it gets a CPU add none. */
 static void wake_runner(struct core_writer *w)
 {
-	if (w->runner_idle && w->queue.head && !w->conn_busy)
+	if (w->runner_idle && w->queue.head && !w->conn_busy) {
+		w->runner_idle = false;
 		notify(w, &w->run_wake);
+	}
 }
 
 static void finish(struct core_writer *w, struct txn_req *r)
