@@ -53,7 +53,8 @@ $(B)/%.o: %.c
 	@$(if $(V),,echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(GEN): scripts/embed.sh $(sort $(wildcard src/meta/schema/sqlite/*.sql))
+# The directory too: deleting a migration changes no remaining file's time, only its own.
+$(GEN): scripts/embed.sh $(sort $(wildcard src/meta/schema/sqlite/*.sql)) src/meta/schema/sqlite
 	@mkdir -p $(dir $@)
 	$(Q)sh scripts/embed.sh schema_sqlite src/meta/schema/sqlite > $@
 
