@@ -26,7 +26,7 @@ GEN_OBJ := $(B)/gen/schema_sqlite.o
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
-.PHONY: all clean check check-unit check-integ unit-bins fuzz fuzz-replay-bin check-fuzz-replay \
+.PHONY: all clean check check-unit check-integ stress unit-bins fuzz fuzz-replay-bin check-fuzz-replay \
 	format format-check lint docs-errors
 all: build/berth
 
@@ -104,6 +104,12 @@ check-integ: $(B)/berth
 # The full suite: release, then ASan+UBSan (same tests, sanitizer build).
 check:
 	@sh tests/run_all.sh
+
+# The long fault tests (docs/reliability.md): the gc race loop for STRESS_SECONDS.
+STRESS_SECONDS ?= 300
+stress: $(B)/berth
+	@STRESS_SECONDS=$(STRESS_SECONDS) BERTH_BIN=$(CURDIR)/$(B)/berth \
+		python3 tests/integ/run.py test_gc_stress
 
 FORMAT_FILES = $(SRCS) $(wildcard src/*/*.h) $(UNIT_SRCS) $(wildcard tests/fuzz/*.c)
 format:

@@ -100,21 +100,14 @@ void oci_blob_get(struct oci_call *c)
 		return;
 	struct meta *m = meta_pool_acquire(c->core->pool);
 	struct meta_repo r = {0};
+	int fd = -1;
+	int64_t size = 0;
 	enum berr_code rc = oci_repo(c, m, &r, &err);
 	if (rc == BERR_OK)
-		rc = core_blob_get(m, &r, c->ref, NULL, NULL, NULL, &err);
+		rc = core_blob_open(c->core, m, &r, c->ref, &fd, &size, &err);
 	meta_pool_release(c->core->pool, m);
 	meta_repo_clear(&r);
 	if (rc != BERR_OK) {
-		oci_fail_err(c, &err);
-		return;
-	}
-	int fd = -1;
-	int64_t size = 0;
-	rc = c->core->blobs->ops->open(c->core->blobs, c->ref, &fd, &size, &err);
-	if (rc != BERR_OK) {
-		if (rc == BERR_NOT_FOUND)
-			err_set(&err, BERR_BLOB_UNKNOWN, "blob unknown to registry");
 		oci_fail_err(c, &err);
 		return;
 	}

@@ -61,7 +61,7 @@ static void uuid_bytes(unsigned char b[16])
 	memset(pool + left, 0, 16); /* handed out once */
 }
 
-void uuid_v4(char out[37])
+void uuid_v4(char out[UUID_STR_LEN])
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char b[16];

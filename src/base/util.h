@@ -16,8 +16,10 @@ int64_t clock_mono_ms(void);
 
 /* Fills buf with n cryptographically random bytes (getrandom). Aborts if the kernel cannot. */
 void rand_bytes(void *buf, size_t n);
+/* Bytes of a UUID string with its NUL. */
+#define UUID_STR_LEN 37
 /* Writes a new lowercase RFC 4122 v4 UUID (36 chars + NUL) into out. */
-void uuid_v4(char out[37]);
+void uuid_v4(char out[UUID_STR_LEN]);
 /* True if s is 8-4-4-4-12 hex (either case). */
 bool uuid_is_valid(const char *s);
 /* The running kernel's boot id (a UUID, new at every boot), "" if it cannot be read: bytes

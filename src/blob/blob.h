@@ -1,6 +1,12 @@
 /* blob.h - the blob store interface: immutable content-addressed bytes plus upload files.
  * It knows digests, never repositories (links live in meta).
  *
+ * A stored blob is named by its digest and a generation: the id of the upload that wrote it
+ * ("" for files written before generations existed, named by the digest alone). A (digest,
+ * gen) name is written once, never overwritten, and deleted at most once: storing the same
+ * bytes again makes a new name. So whoever deletes a name the metadata gave up can never take
+ * bytes that another writer has just stored (core/gc.c), and no lock is needed between them.
+ *
  * Invariant: a blob that exists is complete and matches its digest. Drivers make a blob
  * appear atomically (filesystem: fsync + rename + fsync dir) only in upload_commit, and the
  * caller has verified the digest while the bytes streamed in. Thread-safe. */
@@ -16,8 +22,10 @@ struct blob_store;
 /* An upload file open for appending (driver-specific). */
 struct blob_upload;
 
-/* Walk callback: name is a digest ("sha256:<hex>") or an upload id; return non-zero to stop. */
-typedef int (*blob_walk_fn)(void *ctx, const char *name, int64_t size, int64_t mtime_ms);
+/* Walk callback: name is a digest ("sha256:<hex>") with its gen, or an upload id with gen "";
+ * return non-zero to stop. */
+typedef int (*blob_walk_fn)(void *ctx, const char *name, const char *gen, int64_t size,
+                            int64_t mtime_ms);
 
 struct blob_ops {
 	void (*close)(struct blob_store *b);
@@ -42,25 +50,27 @@ struct blob_ops {
 	/* Truncates upload id to size bytes (drops bytes of a failed write). */
 	enum berr_code (*upload_truncate)(struct blob_store *b, const char *id, int64_t size,
 	                                  struct berr *err);
-	/* Durably moves upload id into place as blob digest. If the blob already exists the
-	 * upload is discarded (same digest = same bytes). */
-	enum berr_code (*upload_commit)(struct blob_store *b, const char *id, const char *digest,
-	                                struct berr *err);
+	/* Makes upload id the blob (digest, gen = id): cuts it to size bytes (a failed write may
+	 * have left more), makes it durable and moves it into place. Idempotent: when the upload
+	 * file is gone and the blob is in place (an earlier call got that far), succeeds. */
+	enum berr_code (*upload_commit)(struct blob_store *b, const char *id, int64_t size,
+	                                const char *digest, struct berr *err);
 	/* Removes an upload file; missing is not an error. */
 	void (*upload_remove)(struct blob_store *b, const char *id);
-	/* Opens blob digest for reading: *fd is new (caller closes), *size its length.
+	/* Opens blob (digest, gen) for reading: *fd is new (caller closes), *size its length.
 	 * BERR_NOT_FOUND if absent. */
-	enum berr_code (*open)(struct blob_store *b, const char *digest, int *fd, int64_t *size,
-	                       struct berr *err);
-	enum berr_code (*stat)(struct blob_store *b, const char *digest, int64_t *size,
-	                       struct berr *err);
+	enum berr_code (*open)(struct blob_store *b, const char *digest, const char *gen, int *fd,
+	                       int64_t *size, struct berr *err);
+	enum berr_code (*stat)(struct blob_store *b, const char *digest, const char *gen,
+	                       int64_t *size, struct berr *err);
 	/* Calls fn for every stored blob / every upload file (any order). Files whose names are
 	 * not valid digests / upload ids are skipped. */
 	enum berr_code (*walk)(struct blob_store *b, blob_walk_fn fn, void *ctx, struct berr *err);
 	enum berr_code (*upload_walk)(struct blob_store *b, blob_walk_fn fn, void *ctx,
 	                              struct berr *err);
-	/* Deletes blob digest; missing is not an error. */
-	enum berr_code (*remove)(struct blob_store *b, const char *digest, struct berr *err);
+	/* Deletes blob (digest, gen); missing is not an error. */
+	enum berr_code (*remove)(struct blob_store *b, const char *digest, const char *gen,
+	                         struct berr *err);
 };
 
 struct blob_store {

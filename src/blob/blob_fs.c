@@ -1,11 +1,13 @@
 /* blob_fs.c - filesystem blob store.
  *
  * Layout under the data directory:
- *     blobs/sha256/<first 2 hex>/<64 hex>   immutable blob files, 0644
- *     uploads/<uuid>                        upload in progress (same filesystem: rename works)
- * A blob appears only by rename(2) of a fully written, fsync'd upload file followed by an fsync
- * of its directory, so a reader never sees partial content and a crash leaves at worst an
- * orphan upload file (removed by upload expiry / gc). */
+ *     blobs/sha256/<first 2 hex>/<64 hex>.<gen>   immutable blob files, 0644 (gen: the id of
+ *                                               the upload that wrote it)
+ *     blobs/sha256/<first 2 hex>/<64 hex>         the same, written before generations
+ *     uploads/<uuid>                              upload in progress (same file system)
+ * A blob appears only by rename(2) of a fully written, fsync'd upload file (uploads/<gen>)
+ * followed by an fsync of its directory, so a reader never sees partial content and a crash
+ * leaves at worst an orphan file (removed by gc). */
 #include "../base/feat.h"
 
 #include "blob.h"
@@ -57,16 +59,18 @@ static void upload_path(struct blob_fs *f, const char *id, char *out, size_t n)
 	snprintf(out, n, "%s/%s", f->uploads, id);
 }
 
-/* Digests reach here already validated by the caller; re-check so a bad caller can never make
- * us touch a path outside blobs/. */
-static enum berr_code blob_path(struct blob_fs *f, const char *digest, char *dir, char *file,
-                                size_t n, struct berr *err)
+/* Digests and gens reach here already validated by the caller; re-check so a bad caller can
+ * never make us touch a path outside blobs/. */
+static enum berr_code blob_path(struct blob_fs *f, const char *digest, const char *gen, char *dir,
+                                char *file, size_t n, struct berr *err)
 {
 	if (!ref_digest_is_supported(digest))
 		return err_set(err, BERR_DIGEST_INVALID, "unsupported digest");
+	if (gen[0] && !uuid_is_valid(gen))
+		return err_set(err, BERR_INVALID, "bad blob generation");
 	const char *hex = digest + 7;
 	snprintf(dir, n, "%s/blobs/sha256/%.2s", f->root, hex);
-	snprintf(file, n, "%s/%s", dir, hex);
+	snprintf(file, n, "%s/%s%s%s", dir, hex, gen[0] ? "." : "", gen);
 	return BERR_OK;
 }
 
@@ -542,21 +546,22 @@ static enum berr_code fs_upload_truncate(struct blob_store *b, const char *id, i
 	return BERR_OK;
 }
 
-static enum berr_code fs_upload_commit(struct blob_store *b, const char *id, const char *digest,
-                                       struct berr *err)
+static enum berr_code fs_upload_commit(struct blob_store *b, const char *id, int64_t size,
+                                       const char *digest, struct berr *err)
 {
 	if (!uuid_is_valid(id))
 		return err_set(err, BERR_INVALID, "bad upload id");
 	struct blob_fs *f = self(b);
 	char up[PATH_MAX], dir[PATH_MAX], file[PATH_MAX];
 	upload_path(f, id, up, sizeof(up));
-	if (blob_path(f, digest, dir, file, sizeof(dir), err) != BERR_OK)
+	if (blob_path(f, digest, id, dir, file, sizeof(dir), err) != BERR_OK)
 		return err->code;
-	struct stat sb;
-	if (stat(file, &sb) == 0) {
-		/* Same digest, same bytes: keep the existing file. */
-		unlink(up);
-		return BERR_OK;
+	if (truncate(up, size) < 0) {
+		struct stat sb;
+		if (errno == ENOENT && stat(file, &sb) == 0)
+			return fs_fsync_dir(dir, err); /* committed before; make sure it lasts */
+		return err_sys(err, errno == ENOENT ? BERR_NOT_FOUND : BERR_IO, errno,
+		               "truncate %s: %s", up, strerror(errno));
 	}
 	enum berr_code rc = sync_path(up, err);
 	if (rc != BERR_OK)
@@ -577,11 +582,11 @@ static void fs_upload_remove(struct blob_store *b, const char *id)
 	unlink(p);
 }
 
-static enum berr_code fs_open(struct blob_store *b, const char *digest, int *fd, int64_t *size,
-                              struct berr *err)
+static enum berr_code fs_open(struct blob_store *b, const char *digest, const char *gen, int *fd,
+                              int64_t *size, struct berr *err)
 {
 	char dir[PATH_MAX], file[PATH_MAX];
-	if (blob_path(self(b), digest, dir, file, sizeof(dir), err) != BERR_OK)
+	if (blob_path(self(b), digest, gen, dir, file, sizeof(dir), err) != BERR_OK)
 		return err->code;
 	int d = open(file, O_RDONLY | O_CLOEXEC);
 	if (d < 0) {
@@ -601,11 +606,11 @@ static enum berr_code fs_open(struct blob_store *b, const char *digest, int *fd,
 	return BERR_OK;
 }
 
-static enum berr_code fs_stat(struct blob_store *b, const char *digest, int64_t *size,
-                              struct berr *err)
+static enum berr_code fs_stat(struct blob_store *b, const char *digest, const char *gen,
+                              int64_t *size, struct berr *err)
 {
 	char dir[PATH_MAX], file[PATH_MAX];
-	if (blob_path(self(b), digest, dir, file, sizeof(dir), err) != BERR_OK)
+	if (blob_path(self(b), digest, gen, dir, file, sizeof(dir), err) != BERR_OK)
 		return err->code;
 	struct stat sb;
 	if (stat(file, &sb) < 0) {
@@ -618,10 +623,11 @@ static enum berr_code fs_stat(struct blob_store *b, const char *digest, int64_t 
 	return BERR_OK;
 }
 
-static enum berr_code fs_remove(struct blob_store *b, const char *digest, struct berr *err)
+static enum berr_code fs_remove(struct blob_store *b, const char *digest, const char *gen,
+                                struct berr *err)
 {
 	char dir[PATH_MAX], file[PATH_MAX];
-	if (blob_path(self(b), digest, dir, file, sizeof(dir), err) != BERR_OK)
+	if (blob_path(self(b), digest, gen, dir, file, sizeof(dir), err) != BERR_OK)
 		return err->code;
 	if (unlink(file) < 0 && errno != ENOENT)
 		return err_sys(err, BERR_IO, errno, "unlink %s: %s", file, strerror(errno));
@@ -657,7 +663,8 @@ struct walk_ctx {
 	enum berr_code rc;
 };
 
-static int visit_file(struct walk_ctx *w, const char *dir, const char *file, const char *name)
+static int visit_file(struct walk_ctx *w, const char *dir, const char *file, const char *name,
+                      const char *gen)
 {
 	char p[PATH_MAX];
 	snprintf(p, sizeof(p), "%s/%s", dir, file);
@@ -665,16 +672,21 @@ static int visit_file(struct walk_ctx *w, const char *dir, const char *file, con
 	if (lstat(p, &sb) < 0 || !S_ISREG(sb.st_mode))
 		return 0;
 	int64_t mtime = (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000;
-	return w->fn(w->ctx, name, sb.st_size, mtime);
+	return w->fn(w->ctx, name, gen, sb.st_size, mtime);
 }
 
+/* <64 hex> or <64 hex>.<gen> */
 static int visit_blob(void *ctx, const char *dir, const char *file)
 {
+	const char *dot = strchr(file, '.');
+	size_t hexlen = dot ? (size_t)(dot - file) : strlen(file);
+	if (hexlen != 64 || (dot && !uuid_is_valid(dot + 1)))
+		return 0;
 	char digest[80];
-	snprintf(digest, sizeof(digest), "sha256:%s", file);
+	snprintf(digest, sizeof(digest), "sha256:%.64s", file);
 	if (!ref_digest_is_supported(digest))
 		return 0;
-	return visit_file(ctx, dir, file, digest);
+	return visit_file(ctx, dir, file, digest, dot ? dot + 1 : "");
 }
 
 static int visit_prefix(void *ctx, const char *dir, const char *sub)
@@ -701,7 +713,7 @@ static int visit_upload(void *ctx, const char *dir, const char *file)
 {
 	if (!uuid_is_valid(file))
 		return 0;
-	return visit_file(ctx, dir, file, file);
+	return visit_file(ctx, dir, file, file, "");
 }
 
 static enum berr_code fs_upload_walk(struct blob_store *b, blob_walk_fn fn, void *ctx,

@@ -172,16 +172,3 @@ void core_lock_remove(struct core *c, const char *name)
 	unlink(p);
 	free(p);
 }
-
-enum berr_code core_blob_lock(struct core *c, const char *digest, int *fd, struct berr *err)
-{
-	if (strncmp(digest, "sha256:", 7) != 0 || strlen(digest) != 71 ||
-	    strspn(digest + 7, "0123456789abcdef") != 64)
-		return err_set(err, BERR_DIGEST_INVALID, "unsupported digest");
-	/* 256 striped lock files (by the first two hex digits) instead of one per blob: the
-	 * files never need removing, so no unlink can race a waiter, and contention is
-	 * negligible because the critical sections are short. */
-	char name[16];
-	snprintf(name, sizeof(name), "blob-%.2s", digest + 7);
-	return core_lock_acquire(c, name, fd, err);
-}

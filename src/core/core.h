@@ -227,8 +227,13 @@ enum berr_code core_upload_cancel(struct core *c, struct meta *m, const struct m
 enum berr_code core_blob_get(struct meta *m, const struct meta_repo *repo, const char *digest,
                              int64_t *size, char **media_type, bool *referenced, struct berr *err);
 
+/* Opens blob digest of repo for reading: *fd is new (the caller closes it), *size its length.
+ * BERR_BLOB_UNKNOWN if it is not readable in the repository (or was collected meanwhile). */
+enum berr_code core_blob_open(struct core *c, struct meta *m, const struct meta_repo *repo,
+                              const char *digest, int *fd, int64_t *size, struct berr *err);
+
 /* Links digest into repo `to` if it is readable in `from` (from == NULL: anywhere in the
- * registry of `to`). BERR_BLOB_UNKNOWN when it is not mountable. */
+ * registry of `to`), in one write transaction. BERR_BLOB_UNKNOWN when it is not mountable. */
 enum berr_code core_blob_mount(struct meta *m, const struct meta_repo *to,
                                const struct meta_repo *from, const char *digest, struct berr *err);
 /* Removes the blob's link to repo. BERR_BLOB_UNKNOWN if it is not readable there;

@@ -1,10 +1,18 @@
 /* fsck.c - `berth fsck`: verifies that every blob file matches its digest, that every blob row
- * has a file and every file a row, and that every manifest's blob references exist.
+ * has a file and every file an owner, and that every manifest's blob references exist.
  *
- * Repairs are the safe ones only: a corrupt or missing blob loses its row (and file), so the
- * registry stops serving bad bytes and a client can push the blob again; an orphan file whose
- * content matches its name is indexed again, otherwise removed. Manifests that reference
- * missing blobs are reported, not deleted: that is the operator's decision. */
+ * It runs while servers and gc work on the same store, so a finding is reported only once it
+ * is certain (the ownership rules are in gc.c): a row whose file is missing is damage only if
+ * the row still names that file after the file was found missing (a row naming (digest, gen)
+ * is never made again once gone, so it existed throughout, and gc never deletes a file a row
+ * names); a file nothing owns is an orphan only if it is still there after that was found
+ * (gc deletes a file only after trashing it, and forgets the trash row only after).
+ *
+ * Repairs are the safe ones only: a corrupt or missing blob goes to the trash like garbage, so
+ * the registry stops serving bad bytes and a client can push the blob again; an orphan whose
+ * content matches its name is indexed again (inside a transaction that re-checks all of the
+ * above), otherwise trashed. Manifests that reference missing blobs are reported, not
+ * deleted: that is the operator's decision. No lock is taken: only transactions. */
 #include "../base/feat.h"
 
 #include "core_int.h"
@@ -41,13 +49,13 @@ static void say(struct fsck_ctx *f, const char *fmt, ...)
 		f->report(f->rctx, line);
 }
 
-/* Hashes blob digest's file. *present = the file exists; *ok = its content matches. */
-static enum berr_code hash_file(struct fsck_ctx *f, const char *digest, bool *present, bool *ok,
-                                int64_t *size, struct berr *err)
+/* Hashes the file (digest, gen). *present = it exists; *ok = its content matches. */
+static enum berr_code hash_file(struct fsck_ctx *f, const char *digest, const char *gen,
+                                bool *present, bool *ok, int64_t *size, struct berr *err)
 {
 	int fd = -1;
 	*present = *ok = false;
-	enum berr_code rc = f->c->blobs->ops->open(f->c->blobs, digest, &fd, size, err);
+	enum berr_code rc = f->c->blobs->ops->open(f->c->blobs, digest, gen, &fd, size, err);
 	if (rc == BERR_NOT_FOUND)
 		return BERR_OK;
 	if (rc != BERR_OK)
@@ -74,23 +82,32 @@ static enum berr_code hash_file(struct fsck_ctx *f, const char *digest, bool *pr
 	return rc;
 }
 
-/* Drops a bad blob's row and file under its lock. */
-static void drop_blob(struct fsck_ctx *f, const char *digest)
+/* Moves a bad blob's row to the trash (if it still names the same file) and deletes the
+ * file, as gc would. */
+static void drop_blob(struct fsck_ctx *f, const struct meta_blob *b)
 {
 	struct berr e;
-	int lock = -1;
-	if (core_blob_lock(f->c, digest, &lock, &e) != BERR_OK)
+	struct meta *m = f->m;
+	bool moved = false;
+	if (m->ops->txn_begin(m, &e) != BERR_OK)
 		return;
-	if (f->m->ops->txn_begin(f->m, &e) == BERR_OK) {
-		if (f->m->ops->blob_delete(f->m, digest, &e) == BERR_OK &&
-		    f->m->ops->txn_commit(f->m, &e) == BERR_OK) {
-			f->c->blobs->ops->remove(f->c->blobs, digest, &e);
-			f->st->repaired++;
-		} else {
-			f->m->ops->txn_rollback(f->m);
-		}
+	if (m->ops->blob_trash(m, b->digest, b->gen, NULL, &moved, &e) != BERR_OK ||
+	    m->ops->txn_commit(m, &e) != BERR_OK) {
+		m->ops->txn_rollback(m);
+		return;
 	}
-	core_lock_release(lock);
+	if (moved && f->c->blobs->ops->remove(f->c->blobs, b->digest, b->gen, &e) == BERR_OK &&
+	    m->ops->trash_remove(m, b->digest, b->gen, &e) == BERR_OK)
+		f->st->repaired++;
+}
+
+/* True if digest's row still names gen (it has named it all along: see the top). */
+static bool still_names(struct fsck_ctx *f, const struct meta_blob *b)
+{
+	struct meta_blob now;
+	struct berr e;
+	return f->m->ops->blob_get(f->m, b->digest, &now, &e) == BERR_OK &&
+	       strcmp(now.gen, b->gen) == 0;
 }
 
 static enum berr_code check_rows(struct fsck_ctx *f, struct berr *err)
@@ -107,9 +124,11 @@ static enum berr_code check_rows(struct fsck_ctx *f, struct berr *err)
 		for (size_t i = 0; i < l.n; i++) {
 			bool present, ok;
 			int64_t size = 0;
-			if ((rc = hash_file(f, l.v[i].digest, &present, &ok, &size, err)) !=
-			    BERR_OK)
+			if ((rc = hash_file(f, l.v[i].digest, l.v[i].gen, &present, &ok, &size,
+			                    err)) != BERR_OK)
 				goto out;
+			if (!present && !still_names(f, &l.v[i]))
+				continue; /* collected meanwhile */
 			f->st->blobs_checked++;
 			f->st->bytes_checked += size;
 			if (!present) {
@@ -126,7 +145,7 @@ static enum berr_code check_rows(struct fsck_ctx *f, struct berr *err)
 				ok = false;
 			}
 			if ((!present || !ok) && f->repair)
-				drop_blob(f, l.v[i].digest);
+				drop_blob(f, &l.v[i]);
 		}
 		snprintf(after, sizeof(after), "%s", l.v[l.n - 1].digest);
 		if (l.n < CORE_BLOB_BATCH)
@@ -137,30 +156,57 @@ out:
 	return rc;
 }
 
-static int visit_file(void *ctx, const char *digest, int64_t size, int64_t mtime)
+/* Indexes a valid orphan again, or trashes an invalid one, in a transaction that re-checks
+ * that nothing owns it and that it is still there. */
+static void repair_orphan(struct fsck_ctx *f, const char *digest, const char *gen)
+{
+	struct berr e;
+	struct meta *m = f->m;
+	bool present, ok, owned = true, trashed = false, fixed = false;
+	struct meta_blob b = {0};
+	if (hash_file(f, digest, gen, &present, &ok, &b.size, &e) != BERR_OK || !present)
+		return;
+	snprintf(b.digest, sizeof(b.digest), "%s", digest);
+	snprintf(b.gen, sizeof(b.gen), "%s", gen);
+	if (m->ops->txn_begin(m, &e) != BERR_OK)
+		return;
+	enum berr_code rc = m->ops->blob_file_owned(m, digest, gen, &owned, &e);
+	if (rc == BERR_OK && !owned &&
+	    f->c->blobs->ops->stat(f->c->blobs, digest, gen, NULL, &e) == BERR_OK) {
+		rc = m->ops->blob_get(m, digest, NULL, &e);
+		if (ok && rc == BERR_NOT_FOUND) {
+			rc = m->ops->blob_insert(m, &b, &e); /* a valid blob: known again */
+		} else if (rc == BERR_OK || rc == BERR_NOT_FOUND) {
+			rc = m->ops->trash_add(m, digest, gen, &e); /* corrupt, or a duplicate */
+			trashed = rc == BERR_OK;
+		}
+		fixed = rc == BERR_OK;
+	}
+	if (rc != BERR_OK || m->ops->txn_commit(m, &e) != BERR_OK) {
+		m->ops->txn_rollback(m);
+		return;
+	}
+	if (fixed)
+		f->st->repaired++;
+	if (trashed && f->c->blobs->ops->remove(f->c->blobs, digest, gen, &e) == BERR_OK)
+		m->ops->trash_remove(m, digest, gen, &e);
+}
+
+static int visit_file(void *ctx, const char *digest, const char *gen, int64_t size, int64_t mtime)
 {
 	(void)mtime;
 	struct fsck_ctx *f = ctx;
 	struct berr e;
-	if (f->m->ops->blob_get(f->m, digest, NULL, &e) != BERR_NOT_FOUND)
+	bool owned = true;
+	if (f->m->ops->blob_file_owned(f->m, digest, gen, &owned, &e) != BERR_OK || owned)
 		return 0;
+	if (f->c->blobs->ops->stat(f->c->blobs, digest, gen, NULL, &e) != BERR_OK)
+		return 0; /* deleted meanwhile (gc trashed it after we listed it) */
 	f->st->orphan_files++;
-	say(f, "orphan: file for %s (%lld bytes) has no row", digest, (long long)size);
-	if (!f->repair)
-		return 0;
-	bool present, ok;
-	int64_t real = 0;
-	if (hash_file(f, digest, &present, &ok, &real, &e) != BERR_OK || !present)
-		return 0;
-	int lock = -1;
-	if (core_blob_lock(f->c, digest, &lock, &e) != BERR_OK)
-		return 0;
-	/* A valid orphan is indexed again (gc frees it later if nothing references it). */
-	if (ok && f->m->ops->blob_insert(f->m, digest, real, &e) == BERR_OK)
-		f->st->repaired++;
-	else if (!ok && f->c->blobs->ops->remove(f->c->blobs, digest, &e) == BERR_OK)
-		f->st->repaired++;
-	core_lock_release(lock);
+	say(f, "orphan: file for %s%s%s (%lld bytes) has no row", digest,
+	    gen[0] ? " generation " : "", gen, (long long)size);
+	if (f->repair)
+		repair_orphan(f, digest, gen);
 	return 0;
 }
 

@@ -1,23 +1,61 @@
 /* gc.c - online garbage collection: frees the bytes of blobs no manifest references, removes
- * abandoned upload sessions and files that no row names. Pushes and pulls continue meanwhile.
+ * abandoned upload sessions and files nothing owns. Pushes and pulls continue meanwhile, in
+ * this process and in others (another server's pass, `berth gc`, `berth fsck`; and, with a
+ * shared database and store, other nodes).
  *
- * Safety argument (why a blob a concurrent push references is never deleted):
- *  - Candidates are blobs whose row is older than the grace period, that no manifest of any
- *    repository references (image_refs) and that no repository linked within the grace period
- *    (an upload or mount links; a push references a blob only after linking it).
- *  - Each candidate is re-checked and its row deleted inside a write transaction. PutImage
- *    checks that every referenced blob has a row and inserts its references in one write
- *    transaction too. SQLite serialises the two: either gc commits first (the push then sees
- *    no row and fails with MANIFEST_BLOB_UNKNOWN / LayersNotFound, and the client uploads the
- *    blob again) or the push commits first (gc's re-check then sees the reference and skips).
- *  - The file is unlinked after the row's deletion commits, under the blob's lock. An upload
- *    completing the same digest takes that lock around "rename file into place + insert row",
- *    so it never keeps a file that gc is about to unlink: it either runs before (gc's re-check
- *    sees its fresh link and skips) or after (it renames a new file into place).
- *  - Upload sessions are removed under their session lock, only if still idle past the grace.
- *  - Orphan files (no row) are removed only when older than the grace period, so a blob being
- *    committed (file renamed, row not yet inserted) is never taken for an orphan.
- * A crash between commit and unlink leaves an orphan file, which the next pass removes. */
+ * How a blob's bytes are named and owned. A blob's file is (digest, gen), gen being the id of
+ * the upload that wrote it (blob.h); a name is written once and deleted at most once. At any
+ * time each file is owned by exactly one of:
+ *   - the blob row of digest, if the row names gen (the blob is live);
+ *   - the upload session gen, from the moment its completion renames the file into place
+ *     until the transaction that ends the session (and makes the row, or trashes the file);
+ *   - a trash row (digest, gen): nothing may use the file any more.
+ * Only files owned by the trash are deleted, and the trash row goes only once the file is
+ * gone. A file moves to the trash only inside a write transaction that saw no blob row name
+ * it, and a blob row is made only for a file no trash row owns (a completing upload's own
+ * file, or an orphan fsck re-indexes after checking inside its transaction). So:
+ *   I1. while a blob row names (digest, gen), that file exists: it was durable before the row
+ *       committed, and nothing deletes a file a blob row names;
+ *   I2. a name never comes back: an upload id is never reused, so no writer can put bytes
+ *       under a name that is being deleted. No lock between gc and writers is needed, only
+ *       the database's serialisable write transactions.
+ *
+ * Every writer that can race a gc pass, and why it is safe:
+ *   - Upload completion (ECR CompleteLayerUpload, /v2 PUT of an upload, monolithic POST),
+ *     in any process or node: renames its own file (digest, upload id) into place, then in
+ *     one transaction makes the blob row if digest has none (else trashes its duplicate
+ *     file), links the blob to the repository (linked_at = now) and ends the session. gc
+ *     moves a row to the trash only inside a write transaction that re-checks the row is
+ *     still garbage: no manifest reference, no link newer than the grace period, created
+ *     before it. The two transactions serialise: if gc's goes first, the upload finds no row
+ *     and makes a new one for its own file (gc deletes only the old name); if the upload's
+ *     goes first, gc's re-check sees the fresh link and skips.
+ *   - Cross-repository mount: checks the blob and links it in one write transaction; the
+ *     same argument (a fresh link).
+ *   - Image put (PutImage, manifest PUT, both doors): checks that every referenced blob has a
+ *     row and inserts the references in one write transaction. If gc's goes first, the put
+ *     fails with LayersNotFound / MANIFEST_BLOB_UNKNOWN and the client uploads the blob
+ *     again; if the put's goes first, gc's re-check sees the reference.
+ *   - Another gc pass (the server's timer, `berth gc`, other nodes): moving a row to the
+ *     trash happens once (the second re-check finds no row naming gen); deleting a trashed
+ *     file and forgetting its trash row are idempotent.
+ *   - fsck --repair: drops a damaged blob by moving its row to the trash (as gc does);
+ *     re-indexes an orphan file only inside a transaction that finds it owned by nothing and
+ *     still present, and digest without a row.
+ *   - Upload expiry and cancel: delete the session row, then its upload file. A completion
+ *     that had renamed the file into place but died before its transaction leaves a file
+ *     owned by nothing once the session row is gone: an orphan.
+ *   - Orphans (files owned by nothing: crash leftovers) are trashed in a transaction that
+ *     re-checks that nothing owns them, then deleted. Because ownership passes from the
+ *     upload session to the blob row or the trash inside one transaction, a file is never
+ *     owned by nothing while it is still needed: no file age or clock is involved (orphans
+ *     are kept for a grace period all the same, as a margin for people: see orphan_ctx).
+ * The grace period is policy, not safety: it keeps blobs uploaded but not yet referenced for
+ * the client to push its manifest. It is measured on the clock of whoever writes created_at
+ * and linked_at (this machine for SQLite), so it must exceed any clock step between writers.
+ * A crash anywhere leaves trash rows (their files are deleted by the next pass) or orphans,
+ * never a blob row without its file. Upload sessions are removed under their session lock,
+ * only if still idle past the grace; lock files of sessions that no longer exist go too. */
 #include "../base/feat.h"
 
 #include "core_int.h"
@@ -32,12 +70,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int core_blob_batch_add(void *ctx, const char *digest, int64_t size)
+/* Candidates moved to the trash per write transaction: short transactions, few commits. */
+#define TRASH_CHUNK 64
+
+int core_blob_batch_add(void *ctx, const struct meta_blob *b)
 {
 	struct core_blob_batch *l = ctx;
-	snprintf(l->v[l->n].digest, sizeof(l->v[l->n].digest), "%s", digest);
-	l->v[l->n].size = size;
-	l->n++;
+	l->v[l->n++] = *b;
 	return 0;
 }
 
@@ -50,38 +89,61 @@ static void progress(const struct core_gc_opts *o, const char *fmt, long long a,
 	o->progress(o->ctx, line);
 }
 
-/* Deletes one candidate if it is still garbage; *freed = it was. */
-static enum berr_code collect_one(struct core *c, struct meta *m, const char *digest,
-                                  int64_t linked_after, bool *freed, struct berr *err)
+/* Deletes the file of a trash row and forgets the row (the file first: see I1). */
+static enum berr_code unlink_trashed(struct core *c, struct meta *m, const struct meta_blob *b,
+                                     struct berr *err)
 {
-	int lock = -1;
-	bool garbage = false;
-	*freed = false;
-	enum berr_code rc = core_blob_lock(c, digest, &lock, err);
-	if (rc != BERR_OK)
-		return rc;
-	if ((rc = m->ops->txn_begin(m, err)) != BERR_OK)
-		goto out;
-	if ((rc = m->ops->gc_is_garbage(m, digest, linked_after, &garbage, err)) == BERR_OK &&
-	    garbage)
-		rc = m->ops->blob_delete(m, digest, err);
+	enum berr_code rc = c->blobs->ops->remove(c->blobs, b->digest, b->gen, err);
+	return rc == BERR_OK ? m->ops->trash_remove(m, b->digest, b->gen, err) : rc;
+}
+
+/* Deletes the files of the trash: left by a pass or a completion that crashed between its
+ * commit and the unlink, or by one still running (deleting a file twice is harmless). */
+static enum berr_code empty_trash(struct core *c, struct meta *m, struct berr *err)
+{
+	struct core_blob_batch l = {xcalloc(CORE_BLOB_BATCH, sizeof(*l.v)), 0};
+	enum berr_code rc;
+	do {
+		l.n = 0;
+		rc = m->ops->trash_list(m, CORE_BLOB_BATCH, core_blob_batch_add, &l, err);
+		for (size_t i = 0; rc == BERR_OK && i < l.n; i++)
+			rc = unlink_trashed(c, m, &l.v[i], err);
+	} while (rc == BERR_OK && l.n == CORE_BLOB_BATCH);
+	free(l.v);
+	return rc;
+}
+
+/* Moves the rows of v[0..n) that are still garbage to the trash in one transaction, then
+ * deletes their files. Adds what it freed to st. */
+static enum berr_code trash_chunk(struct core *c, struct meta *m, const struct meta_garbage *g,
+                                  const struct meta_blob *v, size_t n, struct core_gc_stats *st,
+                                  struct berr *err)
+{
+	bool moved[TRASH_CHUNK] = {false};
+	enum berr_code rc = m->ops->txn_begin(m, err);
+	for (size_t i = 0; rc == BERR_OK && i < n; i++)
+		rc = m->ops->blob_trash(m, v[i].digest, v[i].gen, g, &moved[i], err);
 	if (rc == BERR_OK)
 		rc = m->ops->txn_commit(m, err);
 	if (rc != BERR_OK) {
 		m->ops->txn_rollback(m);
-		goto out;
+		return rc;
 	}
-	if (garbage) {
-		rc = c->blobs->ops->remove(c->blobs, digest, err);
-		*freed = rc == BERR_OK;
+	for (size_t i = 0; i < n; i++) {
+		if (!moved[i])
+			continue;
+		if ((rc = unlink_trashed(c, m, &v[i], err)) != BERR_OK)
+			return rc; /* the trash row stays: the next pass retries */
+		st->blobs++;
+		st->bytes += v[i].size;
+		log_debug("gc: deleted %s (%lld bytes)", v[i].digest, (long long)v[i].size);
 	}
-out:
-	core_lock_release(lock);
-	return rc;
+	return BERR_OK;
 }
 
 static enum berr_code collect_blobs(struct core *c, struct meta *m, const struct core_gc_opts *o,
-                                    int64_t cutoff, struct core_gc_stats *st, struct berr *err)
+                                    const struct meta_garbage *g, struct core_gc_stats *st,
+                                    struct berr *err)
 {
 	struct core_blob_batch l = {xcalloc(CORE_BLOB_BATCH, sizeof(*l.v)), 0};
 	char after[DIGEST_STR_LEN] = "";
@@ -89,23 +151,23 @@ static enum berr_code collect_blobs(struct core *c, struct meta *m, const struct
 	enum berr_code rc;
 	for (;;) {
 		l.n = 0;
-		rc = m->ops->gc_candidates(m, cutoff, cutoff, after[0] ? after : NULL,
-		                           CORE_BLOB_BATCH, core_blob_batch_add, &l, err);
+		rc = m->ops->gc_candidates(m, g, after[0] ? after : NULL, CORE_BLOB_BATCH,
+		                           core_blob_batch_add, &l, err);
 		if (rc != BERR_OK || l.n == 0)
 			break;
-		for (size_t i = 0; i < l.n; i++) {
-			bool freed = o->dry_run;
-			if (!o->dry_run &&
-			    (rc = collect_one(c, m, l.v[i].digest, cutoff, &freed, err)) != BERR_OK)
-				goto out;
-			if (freed) {
-				st->blobs++;
-				st->bytes += l.v[i].size;
-				log_debug("gc: %s %s (%lld bytes)",
-				          o->dry_run ? "would delete" : "deleted", l.v[i].digest,
-				          (long long)l.v[i].size);
+		for (size_t i = 0; i < l.n && rc == BERR_OK; i += TRASH_CHUNK) {
+			size_t k = l.n - i < TRASH_CHUNK ? l.n - i : TRASH_CHUNK;
+			if (o->dry_run) {
+				for (size_t j = i; j < i + k; j++) {
+					st->blobs++;
+					st->bytes += l.v[j].size;
+				}
+			} else {
+				rc = trash_chunk(c, m, g, l.v + i, k, st, err);
 			}
 		}
+		if (rc != BERR_OK)
+			break;
 		seen += (long long)l.n;
 		progress(o, "gc: %lld candidate blobs examined, %lld freed so far", seen,
 		         (long long)st->blobs);
@@ -113,56 +175,93 @@ static enum berr_code collect_blobs(struct core *c, struct meta *m, const struct
 		if (l.n < CORE_BLOB_BATCH)
 			break;
 	}
-out:
 	free(l.v);
 	return rc;
 }
 
+/* Trashes the file (digest, gen) if nothing owns it, re-checked in a write transaction;
+ * *trashed = it did. */
+static enum berr_code trash_if_unowned(struct meta *m, const char *digest, const char *gen,
+                                       bool *trashed, struct berr *err)
+{
+	bool owned = true;
+	*trashed = false;
+	enum berr_code rc = m->ops->txn_begin(m, err);
+	if (rc == BERR_OK)
+		rc = m->ops->blob_file_owned(m, digest, gen, &owned, err);
+	if (rc == BERR_OK && !owned)
+		rc = m->ops->trash_add(m, digest, gen, err);
+	if (rc == BERR_OK)
+		rc = m->ops->txn_commit(m, err);
+	if (rc != BERR_OK) {
+		m->ops->txn_rollback(m);
+		return rc;
+	}
+	*trashed = !owned;
+	return BERR_OK;
+}
+
+/* Orphans are left alone until they are older than the grace period. Safety does not need
+ * that (see the top); it spares files a person is putting back by hand, or that a writer of
+ * an older berth on the same store is committing. */
 struct orphan_ctx {
 	struct core *c;
 	struct meta *m;
 	const struct core_gc_opts *o;
 	int64_t cutoff;
 	struct core_gc_stats *st;
-	bool uploads; /* walking upload files (else blob files) */
 };
 
-static int visit_orphan(void *ctx, const char *name, int64_t size, int64_t mtime)
+/* A blob file nothing owns. */
+static int visit_blob_file(void *ctx, const char *digest, const char *gen, int64_t size,
+                           int64_t mtime)
 {
 	struct orphan_ctx *oc = ctx;
 	struct berr e;
+	bool owned = true, trashed = false;
+	if (mtime >= oc->cutoff ||
+	    oc->m->ops->blob_file_owned(oc->m, digest, gen, &owned, &e) != BERR_OK || owned)
+		return 0;
+	if (oc->o->dry_run) {
+		trashed = true;
+	} else if (trash_if_unowned(oc->m, digest, gen, &trashed, &e) == BERR_OK && trashed) {
+		struct meta_blob b = {.size = size};
+		snprintf(b.digest, sizeof(b.digest), "%s", digest);
+		snprintf(b.gen, sizeof(b.gen), "%s", gen);
+		unlink_trashed(oc->c, oc->m, &b, &e);
+	}
+	if (trashed) {
+		oc->st->orphan_files++;
+		oc->st->orphan_bytes += size;
+	}
+	return 0;
+}
+
+/* An upload file whose session is gone. Sessions make their row before their file and drop
+ * the row before the file, so a file without a row is never needed again. */
+static int visit_upload_file(void *ctx, const char *id, const char *gen, int64_t size,
+                             int64_t mtime)
+{
+	(void)gen;
+	struct orphan_ctx *oc = ctx;
 	if (mtime >= oc->cutoff)
 		return 0;
-	bool orphan;
-	if (oc->uploads) {
-		struct meta_upload u = {0};
-		orphan = oc->m->ops->upload_get(oc->m, name, &u, &e) == BERR_NOT_FOUND;
-		meta_upload_clear(&u);
-	} else {
-		orphan = oc->m->ops->blob_get(oc->m, name, NULL, &e) == BERR_NOT_FOUND;
-	}
+	struct berr e;
+	struct meta_upload u = {0};
+	bool orphan = oc->m->ops->upload_get(oc->m, id, &u, &e) == BERR_NOT_FOUND;
+	meta_upload_clear(&u);
 	if (!orphan)
 		return 0;
 	oc->st->orphan_files++;
 	oc->st->orphan_bytes += size;
-	if (oc->o->dry_run)
-		return 0;
-	if (oc->uploads) {
-		oc->c->blobs->ops->upload_remove(oc->c->blobs, name);
-		core_lock_remove(oc->c, name);
-		return 0;
+	if (!oc->o->dry_run) {
+		oc->c->blobs->ops->upload_remove(oc->c->blobs, id);
+		core_lock_remove(oc->c, id);
 	}
-	/* Re-check under the blob lock: a commit may have inserted the row meanwhile. */
-	int lock = -1;
-	if (core_blob_lock(oc->c, name, &lock, &e) != BERR_OK)
-		return 0;
-	if (oc->m->ops->blob_get(oc->m, name, NULL, &e) == BERR_NOT_FOUND)
-		oc->c->blobs->ops->remove(oc->c->blobs, name, &e);
-	core_lock_release(lock);
 	return 0;
 }
 
-/* Lock files of upload sessions that no longer exist (blob lock stripes are permanent). */
+/* Lock files of upload sessions that no longer exist. */
 static void collect_lock_files(struct core *c, struct meta *m, int64_t cutoff, bool dry_run)
 {
 	DIR *d = opendir(c->lock_dir);
@@ -202,8 +301,12 @@ enum berr_code core_gc(struct core *c, struct meta *m, const struct core_gc_opts
 {
 	memset(st, 0, sizeof(*st));
 	int64_t cutoff = clock_now_ms() - o->grace_ms;
-	enum berr_code rc;
-	/* 1. Abandoned upload sessions first: their files then count as orphans no more. */
+	struct meta_garbage g = {cutoff, cutoff};
+	enum berr_code rc = BERR_OK;
+	/* 1. Files trashed by passes that did not finish. */
+	if (!o->dry_run && (rc = empty_trash(c, m, err)) != BERR_OK)
+		return rc;
+	/* 2. Abandoned upload sessions: their files then count as orphans. */
 	if (o->dry_run) {
 		struct count_ctx cc = {m, 0};
 		rc = m->ops->upload_list_stale(m, cutoff, 1000000, count_stale, &cc, err);
@@ -213,15 +316,14 @@ enum berr_code core_gc(struct core *c, struct meta *m, const struct core_gc_opts
 	}
 	if (rc != BERR_OK)
 		return rc;
-	/* 2. Unreferenced blobs. */
-	if ((rc = collect_blobs(c, m, o, cutoff, st, err)) != BERR_OK)
+	/* 3. Unreferenced blobs. */
+	if ((rc = collect_blobs(c, m, o, &g, st, err)) != BERR_OK)
 		return rc;
-	/* 3. Files no row names. */
-	struct orphan_ctx oc = {c, m, o, cutoff, st, false};
-	if ((rc = c->blobs->ops->walk(c->blobs, visit_orphan, &oc, err)) != BERR_OK)
+	/* 4. Files nothing owns. */
+	struct orphan_ctx oc = {c, m, o, cutoff, st};
+	if ((rc = c->blobs->ops->walk(c->blobs, visit_blob_file, &oc, err)) != BERR_OK)
 		return rc;
-	oc.uploads = true;
-	if ((rc = c->blobs->ops->upload_walk(c->blobs, visit_orphan, &oc, err)) != BERR_OK)
+	if ((rc = c->blobs->ops->upload_walk(c->blobs, visit_upload_file, &oc, err)) != BERR_OK)
 		return rc;
 	collect_lock_files(c, m, cutoff, o->dry_run);
 	return BERR_OK;

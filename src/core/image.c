@@ -152,8 +152,8 @@ static enum berr_code check_refs(struct meta *m, const struct meta_repo *repo,
 			const struct descriptor *d = i < nall ? all[i] : &man->layers[i - nall];
 			if (d->has_urls)
 				continue; /* foreign layer: not stored here */
-			int64_t bsize = 0;
-			rc = m->ops->repo_blob_get(m, repo->id, d->digest, &bsize, NULL, NULL, err);
+			struct meta_blob blob;
+			rc = m->ops->repo_blob_get(m, repo->id, d->digest, &blob, NULL, NULL, err);
 			if (rc == BERR_NOT_FOUND) {
 				list_append(&missing, d->digest);
 				rc = BERR_OK;
@@ -162,7 +162,7 @@ static enum berr_code check_refs(struct meta *m, const struct meta_repo *repo,
 			if (rc != BERR_OK)
 				goto out;
 			refs[n++] = (struct meta_ref){META_REF_BLOB, d->digest, d->media_type,
-			                              d->size >= 0 ? d->size : bsize};
+			                              d->size >= 0 ? d->size : blob.size};
 		}
 		if (missing.len) {
 			rc =
@@ -376,11 +376,13 @@ out:
 	return rc;
 }
 
-enum berr_code core_blob_get(struct meta *m, const struct meta_repo *repo, const char *digest,
-                             int64_t *size, char **media_type, bool *referenced, struct berr *err)
+/* The blob row of digest as seen by repo. */
+static enum berr_code blob_row(struct meta *m, const struct meta_repo *repo, const char *digest,
+                               struct meta_blob *out, char **media_type, bool *referenced,
+                               struct berr *err)
 {
 	enum berr_code rc =
-	    m->ops->repo_blob_get(m, repo->id, digest, size, media_type, referenced, err);
+	    m->ops->repo_blob_get(m, repo->id, digest, out, media_type, referenced, err);
 	if (rc == BERR_NOT_FOUND)
 		return err_set(err, BERR_BLOB_UNKNOWN,
 		               "The layer with digest '%s' does not exist in the repository with "
@@ -389,29 +391,65 @@ enum berr_code core_blob_get(struct meta *m, const struct meta_repo *repo, const
 	return rc;
 }
 
+enum berr_code core_blob_get(struct meta *m, const struct meta_repo *repo, const char *digest,
+                             int64_t *size, char **media_type, bool *referenced, struct berr *err)
+{
+	struct meta_blob b;
+	enum berr_code rc = blob_row(m, repo, digest, &b, media_type, referenced, err);
+	if (rc == BERR_OK && size)
+		*size = b.size;
+	return rc;
+}
+
+enum berr_code core_blob_open(struct core *c, struct meta *m, const struct meta_repo *repo,
+                              const char *digest, int *fd, int64_t *size, struct berr *err)
+{
+	/* The file named by the row we read may be collected before we open it, and the blob
+	 * pushed again under a new name: one more look finds that one. */
+	for (int attempt = 0;; attempt++) {
+		struct meta_blob b;
+		enum berr_code rc = blob_row(m, repo, digest, &b, NULL, NULL, err);
+		if (rc != BERR_OK)
+			return rc;
+		rc = c->blobs->ops->open(c->blobs, digest, b.gen, fd, size, err);
+		if (rc != BERR_NOT_FOUND)
+			return rc;
+		if (attempt == 1)
+			return err_set(err, BERR_BLOB_UNKNOWN, "blob unknown to registry");
+	}
+}
+
 enum berr_code core_blob_mount(struct meta *m, const struct meta_repo *to,
                                const struct meta_repo *from, const char *digest, struct berr *err)
 {
+	/* One write transaction: gc, re-checking the blob in its own, then sees the new link
+	 * (or has removed the row first, and the mount is refused). */
+	enum berr_code rc = m->ops->txn_begin(m, err);
+	if (rc != BERR_OK)
+		return rc;
 	bool ok = false;
-	enum berr_code rc;
 	if (from) {
 		rc = m->ops->repo_blob_get(m, from->id, digest, NULL, NULL, NULL, err);
 		ok = rc == BERR_OK;
-		if (rc != BERR_OK && rc != BERR_NOT_FOUND)
-			return rc;
+		if (rc == BERR_NOT_FOUND)
+			rc = BERR_OK;
 	} else {
 		rc = m->ops->registry_blob_known(m, to->account, to->region, digest, &ok, err);
-		if (rc != BERR_OK)
-			return rc;
+		if (rc == BERR_OK && ok &&
+		    (rc = m->ops->blob_get(m, digest, NULL, err)) == BERR_NOT_FOUND) {
+			ok = false;
+			rc = BERR_OK;
+		}
 	}
-	if (!ok)
-		return err_set(err, BERR_BLOB_UNKNOWN, "blob %s is not available to mount", digest);
-	int64_t size;
-	if ((rc = m->ops->blob_get(m, digest, &size, err)) == BERR_NOT_FOUND)
-		return err_set(err, BERR_BLOB_UNKNOWN, "blob %s is not available to mount", digest);
+	if (rc == BERR_OK && !ok)
+		rc = err_set(err, BERR_BLOB_UNKNOWN, "blob %s is not available to mount", digest);
+	if (rc == BERR_OK)
+		rc = m->ops->repo_blob_link(m, to->id, digest, err);
+	if (rc == BERR_OK)
+		rc = m->ops->txn_commit(m, err);
 	if (rc != BERR_OK)
-		return rc;
-	return m->ops->repo_blob_link(m, to->id, digest, err);
+		m->ops->txn_rollback(m);
+	return rc;
 }
 
 enum berr_code core_blob_unlink(struct meta *m, const struct meta_repo *repo, const char *digest,

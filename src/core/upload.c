@@ -14,10 +14,10 @@
  * stall the client for the whole write-back of each chunk. The row then records the kernel's
  * boot id (unsynced_boot): a process crash loses nothing, and a session written under
  * another boot (power loss or kernel crash: its bytes may be gone) is dropped when next
- * touched, so the client starts over instead of resuming on a hole. Completion fsyncs the file before the blob appears, so a
- * blob is durable before the 201. Completion finalises the saved hash - the file is never
- * re-read - and makes the blob appear by rename before the blob row and the repository link
- * are committed. */
+ * touched, so the client starts over instead of resuming on a hole. Completion fsyncs the file
+ * before the blob appears, so a blob is durable before the 201. Completion finalises the saved
+ * hash - the file is never re-read - and hands the file over from the session to the blob (see
+ * hand_over and the ownership rules in gc.c). */
 #include "../base/feat.h"
 
 #include "core_int.h"
@@ -395,12 +395,73 @@ static void discard(struct core *c, struct meta *m, const char *id)
 	upload_lock_remove(c, id);
 }
 
+/* Makes the completed upload id the blob digest of repo. The bytes are stored once: if digest
+ * has a row, the session's file is dropped; else it is made durable and renamed into place as
+ * (digest, id) before the transaction that makes the row. That transaction also links the
+ * blob to repo and ends the session, so the file passes from the session to the blob row (or,
+ * when another upload of the same bytes made the row first, to the trash) at one instant:
+ * never owned by nothing, never deleted while a row names it. */
+static enum berr_code hand_over(struct core *c, struct meta *m, const struct meta_repo *repo,
+                                const char *id, const char *digest, int64_t size, struct berr *err)
+{
+	struct meta_blob b = {.size = size};
+	snprintf(b.digest, sizeof(b.digest), "%s", digest);
+	snprintf(b.gen, sizeof(b.gen), "%s", id);
+	bool placed = false; /* our file is in place as (digest, id) */
+	bool duplicate = false;
+	enum berr_code rc = m->ops->blob_get(m, digest, NULL, err);
+	if (rc == BERR_NOT_FOUND) {
+		if ((rc = c->blobs->ops->upload_commit(c->blobs, id, size, digest, err)) != BERR_OK)
+			return rc;
+		placed = true;
+	} else if (rc != BERR_OK) {
+		return rc;
+	}
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if ((rc = m->ops->txn_begin(m, err)) != BERR_OK)
+			return rc;
+		rc = m->ops->blob_get(m, digest, NULL, err);
+		if (rc == BERR_NOT_FOUND && !placed) {
+			/* collected since we looked: store our copy after all */
+			m->ops->txn_rollback(m);
+			rc = c->blobs->ops->upload_commit(c->blobs, id, size, digest, err);
+			if (rc != BERR_OK)
+				return rc;
+			placed = true;
+			continue;
+		}
+		if (rc == BERR_NOT_FOUND) {
+			rc = m->ops->blob_insert(m, &b, err);
+		} else if (rc == BERR_OK && placed) {
+			rc = m->ops->trash_add(m, digest, id, err);
+			duplicate = true;
+		}
+		if (rc == BERR_OK)
+			rc = m->ops->repo_blob_link(m, repo->id, digest, err);
+		if (rc == BERR_OK)
+			rc = m->ops->upload_delete(m, id, err);
+		if (rc == BERR_OK)
+			rc = m->ops->txn_commit(m, err);
+		if (rc != BERR_OK)
+			m->ops->txn_rollback(m);
+		break;
+	}
+	if (rc != BERR_OK)
+		return rc; /* the session stays: a retry finds the file in place */
+	struct berr e;
+	if (duplicate && c->blobs->ops->remove(c->blobs, digest, id, &e) == BERR_OK)
+		m->ops->trash_remove(m, digest, id, &e); /* else the next gc pass does it */
+	else if (!placed)
+		c->blobs->ops->upload_remove(c->blobs, id);
+	return BERR_OK;
+}
+
 enum berr_code core_upload_complete(struct core *c, struct meta *m, const struct meta_repo *repo,
                                     const char *id, const char *const *want, size_t nwant,
                                     enum core_upload_rules rules, char out_digest[DIGEST_STR_LEN],
                                     struct berr *err)
 {
-	int lock_fd = -1, blob_fd = -1;
+	int lock_fd = -1;
 	struct meta_upload row = {0};
 	enum berr_code rc = upload_lock_acquire(c, id, &lock_fd, err);
 	if (rc != BERR_OK)
@@ -448,28 +509,9 @@ enum berr_code core_upload_complete(struct core *c, struct meta *m, const struct
 		if (rc != BERR_NOT_FOUND)
 			goto out;
 	}
-	/* Write order: the blob file is durable (fsync, rename, fsync dir) before its row. The
-	 * blob lock keeps gc from unlinking the file between our rename and our commit. The
-	 * file is cut to the recorded size first: a write that crashed or failed before its
-	 * row update may have left bytes past it. */
-	if ((rc = core_blob_lock(c, out_digest, &blob_fd, err)) != BERR_OK)
-		goto out;
-	if ((rc = c->blobs->ops->upload_truncate(c->blobs, id, row.size, err)) != BERR_OK)
-		goto out;
-	if ((rc = c->blobs->ops->upload_commit(c->blobs, id, out_digest, err)) != BERR_OK)
-		goto out;
-	if ((rc = m->ops->txn_begin(m, err)) != BERR_OK)
-		goto out;
-	if ((rc = m->ops->blob_insert(m, out_digest, row.size, err)) != BERR_OK ||
-	    (rc = m->ops->repo_blob_link(m, repo->id, out_digest, err)) != BERR_OK ||
-	    (rc = m->ops->upload_delete(m, id, err)) != BERR_OK ||
-	    (rc = m->ops->txn_commit(m, err)) != BERR_OK) {
-		m->ops->txn_rollback(m);
-		goto out;
-	}
-	upload_lock_remove(c, id);
+	if ((rc = hand_over(c, m, repo, id, out_digest, row.size, err)) == BERR_OK)
+		upload_lock_remove(c, id);
 out:
-	core_lock_release(blob_fd);
 	upload_lock_release(lock_fd);
 	meta_upload_clear(&row);
 	return rc;

@@ -14,6 +14,8 @@
 #define BERTH_META_H
 
 #include "../base/err.h"
+#include "../base/util.h"
+#include "../crypto/sha256.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -95,11 +97,25 @@ struct meta_history {
 
 enum meta_tag_filter { META_TAGS_ANY, META_TAGS_TAGGED, META_TAGS_UNTAGGED };
 
+/* A blob row: the blob store holds digest's bytes in the file of (digest, gen) (blob.h). */
+struct meta_blob {
+	char digest[DIGEST_STR_LEN];
+	char gen[UUID_STR_LEN]; /* the id of the upload that wrote the file; "" before 0009 */
+	int64_t size;
+};
+
+/* When garbage collection may take a blob: its row was created before created_before, no
+ * manifest references it and no repository linked it since linked_after. */
+struct meta_garbage {
+	int64_t created_before;
+	int64_t linked_after;
+};
+
 /* Callbacks return 0 to continue, non-zero to stop the iteration early. */
 typedef int (*meta_repo_fn)(void *ctx, const struct meta_repo *r);
 typedef int (*meta_image_fn)(void *ctx, const struct meta_image *img);
 typedef int (*meta_str_fn)(void *ctx, const char *s);
-typedef int (*meta_blob_fn)(void *ctx, const char *digest, int64_t size);
+typedef int (*meta_blob_fn)(void *ctx, const struct meta_blob *b);
 typedef int (*meta_history_fn)(void *ctx, const struct meta_history *h);
 typedef int (*meta_badref_fn)(void *ctx, const char *account, const char *region, const char *repo,
                               const char *image, const char *blob);
@@ -182,18 +198,19 @@ struct meta_ops {
 	enum berr_code (*image_referrers)(struct meta *m, int64_t repo_id, const char *digest,
 	                                  meta_image_fn fn, void *ctx, struct berr *err);
 
-	/* Global blob registry (the blob store's index). */
-	enum berr_code (*blob_get)(struct meta *m, const char *digest, int64_t *size,
+	/* Global blob registry (the blob store's index): one row per digest. *out may be NULL. */
+	enum berr_code (*blob_get)(struct meta *m, const char *digest, struct meta_blob *out,
 	                           struct berr *err);
-	enum berr_code (*blob_insert)(struct meta *m, const char *digest, int64_t size,
-	                              struct berr *err);
+	/* Inserts b's row, created now; BERR_CONFLICT if digest has a row already. */
+	enum berr_code (*blob_insert)(struct meta *m, const struct meta_blob *b, struct berr *err);
 	enum berr_code (*repo_blob_link)(struct meta *m, int64_t repo_id, const char *digest,
 	                                 struct berr *err);
 	/* Blob as seen by a repository: linked there or referenced by one of its manifests.
-	 * *size from the blob registry, *media_type (new or NULL) from a referencing manifest,
-	 * *referenced = referenced by a manifest of the repository. BERR_NOT_FOUND otherwise. */
+	 * *out the blob row, *media_type (new or NULL) from a referencing manifest, *referenced
+	 * = referenced by a manifest of the repository (each may be NULL). BERR_NOT_FOUND
+	 * otherwise. */
 	enum berr_code (*repo_blob_get)(struct meta *m, int64_t repo_id, const char *digest,
-	                                int64_t *size, char **media_type, bool *referenced,
+	                                struct meta_blob *out, char **media_type, bool *referenced,
 	                                struct berr *err);
 
 	/* Removes a blob's link to a repository (manifest references are unaffected). */
@@ -238,17 +255,34 @@ struct meta_ops {
 	                               const char *repo_name, int64_t limit, meta_history_fn fn,
 	                               void *ctx, struct berr *err);
 
-	/* ---- garbage collection and fsck ---- */
-	/* Blobs created before `created_before`, referenced by no manifest and linked by no
-	 * repository since `linked_after`; digest order after `after` (NULL = start). */
-	enum berr_code (*gc_candidates)(struct meta *m, int64_t created_before,
-	                                int64_t linked_after, const char *after, int64_t limit,
-	                                meta_blob_fn fn, void *ctx, struct berr *err);
-	/* Re-checks one candidate (call inside a write transaction). */
-	enum berr_code (*gc_is_garbage)(struct meta *m, const char *digest, int64_t linked_after,
-	                                bool *out, struct berr *err);
-	/* Deletes the blob row and every repository link to it. */
-	enum berr_code (*blob_delete)(struct meta *m, const char *digest, struct berr *err);
+	/* ---- garbage collection and fsck ----
+	 * Every blob file (digest, gen) is owned by exactly one of: the blob row naming it, the
+	 * upload session whose id is gen (while it completes), the trash. Only files in the
+	 * trash are deleted, and a file goes to the trash only in a write transaction that saw
+	 * no blob row name it (core/gc.c has the whole argument). */
+	/* Blobs that are garbage by g, in digest order after `after` (NULL = start). */
+	enum berr_code (*gc_candidates)(struct meta *m, const struct meta_garbage *g,
+	                                const char *after, int64_t limit, meta_blob_fn fn,
+	                                void *ctx, struct berr *err);
+	/* Inside a write transaction: if digest's row names gen (and, with g, is garbage by g),
+	 * moves it to the trash: the row and every repository link to it go, a trash row for
+	 * (digest, gen) comes. *moved = it did. */
+	enum berr_code (*blob_trash)(struct meta *m, const char *digest, const char *gen,
+	                             const struct meta_garbage *g, bool *moved, struct berr *err);
+	/* Inside the write transaction that saw no blob row name the file (digest, gen): puts
+	 * it in the trash (a duplicate upload, an orphan). Adding it twice is not an error. */
+	enum berr_code (*trash_add)(struct meta *m, const char *digest, const char *gen,
+	                            struct berr *err);
+	/* Trash rows, oldest first, at most limit. */
+	enum berr_code (*trash_list)(struct meta *m, int64_t limit, meta_blob_fn fn, void *ctx,
+	                             struct berr *err);
+	/* Forgets a trash row once its file is gone. */
+	enum berr_code (*trash_remove)(struct meta *m, const char *digest, const char *gen,
+	                               struct berr *err);
+	/* *out = a blob row, the upload session gen or a trash row owns the file (digest, gen),
+	 * read in one snapshot. */
+	enum berr_code (*blob_file_owned)(struct meta *m, const char *digest, const char *gen,
+	                                  bool *out, struct berr *err);
 	/* All blob rows in digest order after `after` (NULL = start). */
 	enum berr_code (*blob_list)(struct meta *m, const char *after, int64_t limit,
 	                            meta_blob_fn fn, void *ctx, struct berr *err);

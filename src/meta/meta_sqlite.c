@@ -95,8 +95,13 @@ enum stmt_id {
 	S_GC_CANDIDATES,
 	S_GC_CANDIDATES_AFTER,
 	S_GC_IS_GARBAGE,
+	S_BLOB_NAMES,
 	S_BLOB_DELETE_LINKS,
 	S_BLOB_DELETE,
+	S_TRASH_INSERT,
+	S_TRASH_LIST,
+	S_TRASH_DELETE,
+	S_FILE_OWNED,
 	S_BLOB_LIST,
 	S_BLOB_LIST_AFTER,
 	S_REFS_MISSING,
@@ -175,9 +180,8 @@ static const char *const stmt_sql[S__COUNT] = {
                   "seq=excluded.seq",
     [S_TAG_DELETE] = "DELETE FROM tags WHERE repo_id=? AND name=?",
     [S_TAG_COUNT] = "SELECT count(*) FROM tags WHERE image_id=?",
-    [S_BLOB_GET] = "SELECT size FROM blobs WHERE digest=?",
-    [S_BLOB_INSERT] = "INSERT INTO blobs (digest, size, created_at) VALUES (?,?,?) "
-                      "ON CONFLICT (digest) DO NOTHING",
+    [S_BLOB_GET] = "SELECT digest, size, gen FROM blobs WHERE digest=?",
+    [S_BLOB_INSERT] = "INSERT INTO blobs (digest, size, gen, created_at) VALUES (?,?,?,?)",
     [S_REPO_BLOB_LINK] = "INSERT INTO repo_blobs (repo_id, digest, linked_at) VALUES (?,?,?) "
                          "ON CONFLICT (repo_id, digest) DO UPDATE SET "
                          "linked_at=excluded.linked_at",
@@ -185,9 +189,10 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_REPO_BLOB_REF] = "SELECT media_type FROM image_refs WHERE repo_id=? AND digest=? AND "
                         "kind=0 LIMIT 1",
     /* both lookups are in indexes alone ((digest, kind, repo_id) and the primary key) */
-    [S_REPO_BLOB_SIZE] = "SELECT size FROM blobs WHERE digest=?2 AND (EXISTS (SELECT 1 FROM "
-                         "image_refs WHERE digest=?2 AND kind=0 AND repo_id=?1) OR EXISTS "
-                         "(SELECT 1 FROM repo_blobs WHERE repo_id=?1 AND digest=?2))",
+    [S_REPO_BLOB_SIZE] =
+        "SELECT digest, size, gen FROM blobs WHERE digest=?2 AND (EXISTS (SELECT 1 FROM "
+        "image_refs WHERE digest=?2 AND kind=0 AND repo_id=?1) OR EXISTS "
+        "(SELECT 1 FROM repo_blobs WHERE repo_id=?1 AND digest=?2))",
     [S_UPLOAD_INSERT] = "INSERT INTO uploads (id, repo_id, created_at, updated_at, size, "
                         "parts, small_part, last_part_size, hash_state, unsynced_boot) "
                         "VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -230,16 +235,27 @@ static const char *const stmt_sql[S__COUNT] = {
 #define GC_GARBAGE                                                                                 \
 	"NOT EXISTS (SELECT 1 FROM image_refs f WHERE f.digest=b.digest AND f.kind=0) AND NOT "    \
 	"EXISTS (SELECT 1 FROM repo_blobs l WHERE l.digest=b.digest AND l.linked_at>=?)"
-    [S_GC_CANDIDATES] = "SELECT b.digest, b.size FROM blobs b WHERE b.created_at<? AND " GC_GARBAGE
-                        " ORDER BY b.digest LIMIT ?",
+    [S_GC_CANDIDATES] =
+        "SELECT b.digest, b.size, b.gen FROM blobs b WHERE b.created_at<? AND " GC_GARBAGE
+        " ORDER BY b.digest LIMIT ?",
     [S_GC_CANDIDATES_AFTER] =
-        "SELECT b.digest, b.size FROM blobs b WHERE b.created_at<? AND " GC_GARBAGE
+        "SELECT b.digest, b.size, b.gen FROM blobs b WHERE b.created_at<? AND " GC_GARBAGE
         " AND b.digest>? ORDER BY b.digest LIMIT ?",
-    [S_GC_IS_GARBAGE] = "SELECT 1 FROM blobs b WHERE b.digest=? AND " GC_GARBAGE,
+    [S_GC_IS_GARBAGE] = "SELECT 1 FROM blobs b WHERE b.digest=? AND b.gen=? AND b.created_at<? "
+                        "AND " GC_GARBAGE,
+    [S_BLOB_NAMES] = "SELECT 1 FROM blobs WHERE digest=? AND gen=?",
     [S_BLOB_DELETE_LINKS] = "DELETE FROM repo_blobs WHERE digest=?",
     [S_BLOB_DELETE] = "DELETE FROM blobs WHERE digest=?",
-    [S_BLOB_LIST] = "SELECT digest, size FROM blobs ORDER BY digest LIMIT ?",
-    [S_BLOB_LIST_AFTER] = "SELECT digest, size FROM blobs WHERE digest>? ORDER BY digest LIMIT ?",
+    [S_TRASH_INSERT] = "INSERT INTO blob_trash (digest, gen, at) VALUES (?,?,?) "
+                       "ON CONFLICT (digest, gen) DO NOTHING",
+    [S_TRASH_LIST] = "SELECT digest, 0, gen FROM blob_trash ORDER BY at LIMIT ?",
+    [S_TRASH_DELETE] = "DELETE FROM blob_trash WHERE digest=? AND gen=?",
+    [S_FILE_OWNED] = "SELECT 1 WHERE EXISTS (SELECT 1 FROM blobs WHERE digest=?1 AND gen=?2) "
+                     "OR EXISTS (SELECT 1 FROM uploads WHERE id=?2) OR EXISTS (SELECT 1 FROM "
+                     "blob_trash WHERE digest=?1 AND gen=?2)",
+    [S_BLOB_LIST] = "SELECT digest, size, gen FROM blobs ORDER BY digest LIMIT ?",
+    [S_BLOB_LIST_AFTER] = "SELECT digest, size, gen FROM blobs WHERE digest>? ORDER BY digest "
+                          "LIMIT ?",
     [S_REFS_MISSING] = "SELECT r.account, r.region, r.name, i.digest, f.digest FROM image_refs f "
                        "JOIN images i ON i.id=f.image_id JOIN repos r ON r.id=f.repo_id WHERE "
                        "f.kind=0 AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest=f.digest)",
@@ -1145,15 +1161,25 @@ static enum berr_code sq_tag_count(struct meta *m, int64_t image_id, int64_t *n,
 
 /* ---- blobs ---- */
 
-/* Steps q for one row whose first column is a size; BERR_NOT_FOUND (missing) if none. */
-static enum berr_code size_row(struct meta_sqlite *s, sqlite3_stmt *q, int64_t *size,
+/* A blob row from columns (digest, size, gen). */
+static void read_blob(sqlite3_stmt *q, struct meta_blob *b)
+{
+	const char *d = (const char *)sqlite3_column_text(q, 0);
+	const char *g = (const char *)sqlite3_column_text(q, 2);
+	snprintf(b->digest, sizeof(b->digest), "%s", d ? d : "");
+	snprintf(b->gen, sizeof(b->gen), "%s", g ? g : "");
+	b->size = sqlite3_column_int64(q, 1);
+}
+
+/* Steps q for one blob row; BERR_NOT_FOUND (missing) if none. */
+static enum berr_code blob_one(struct meta_sqlite *s, sqlite3_stmt *q, struct meta_blob *out,
                                const char *missing, struct berr *err)
 {
 	int rc = sqlite3_step(q);
 	enum berr_code ec = BERR_OK;
 	if (rc == SQLITE_ROW) {
-		if (size)
-			*size = sqlite3_column_int64(q, 0);
+		if (out)
+			read_blob(q, out);
 	} else if (rc == SQLITE_DONE) {
 		ec = err_set(err, BERR_NOT_FOUND, "%s", missing);
 	} else {
@@ -1163,7 +1189,7 @@ static enum berr_code size_row(struct meta_sqlite *s, sqlite3_stmt *q, int64_t *
 	return ec;
 }
 
-static enum berr_code sq_blob_get(struct meta *m, const char *digest, int64_t *size,
+static enum berr_code sq_blob_get(struct meta *m, const char *digest, struct meta_blob *out,
                                   struct berr *err)
 {
 	struct meta_sqlite *s = self(m);
@@ -1171,19 +1197,19 @@ static enum berr_code sq_blob_get(struct meta *m, const char *digest, int64_t *s
 	if (!q)
 		return err->code;
 	bind_text(q, 1, digest);
-	return size_row(s, q, size, "blob not found", err);
+	return blob_one(s, q, out, "blob not found", err);
 }
 
-static enum berr_code sq_blob_insert(struct meta *m, const char *digest, int64_t size,
-                                     struct berr *err)
+static enum berr_code sq_blob_insert(struct meta *m, const struct meta_blob *b, struct berr *err)
 {
 	struct meta_sqlite *s = self(m);
 	sqlite3_stmt *q = st(s, S_BLOB_INSERT, err);
 	if (!q)
 		return err->code;
-	bind_text(q, 1, digest);
-	sqlite3_bind_int64(q, 2, size);
-	sqlite3_bind_int64(q, 3, clock_now_ms());
+	bind_text(q, 1, b->digest);
+	sqlite3_bind_int64(q, 2, b->size);
+	bind_text(q, 3, b->gen);
+	sqlite3_bind_int64(q, 4, clock_now_ms());
 	return exec_done(s, q, err);
 }
 
@@ -1201,7 +1227,7 @@ static enum berr_code sq_repo_blob_link(struct meta *m, int64_t repo_id, const c
 }
 
 static enum berr_code sq_repo_blob_get(struct meta *m, int64_t repo_id, const char *digest,
-                                       int64_t *size, char **media_type, bool *referenced,
+                                       struct meta_blob *out, char **media_type, bool *referenced,
                                        struct berr *err)
 {
 	struct meta_sqlite *s = self(m);
@@ -1209,12 +1235,12 @@ static enum berr_code sq_repo_blob_get(struct meta *m, int64_t repo_id, const ch
 	char *mt = NULL;
 	sqlite3_stmt *q;
 	if (!media_type && !referenced) {
-		/* existence and size only (every manifest put asks this per reference) */
+		/* existence and the row only (every manifest put asks this per reference) */
 		if (!(q = st(s, S_REPO_BLOB_SIZE, err)))
 			return err->code;
 		sqlite3_bind_int64(q, 1, repo_id);
 		bind_text(q, 2, digest);
-		return size_row(s, q, size, "blob not found in repository", err);
+		return blob_one(s, q, out, "blob not found in repository", err);
 	}
 	if (!(q = st(s, S_REPO_BLOB_REF, err)))
 		return err->code;
@@ -1242,14 +1268,11 @@ static enum berr_code sq_repo_blob_get(struct meta *m, int64_t repo_id, const ch
 	}
 	if (!refd && !linked)
 		return err_set(err, BERR_NOT_FOUND, "blob not found in repository");
-	int64_t sz = 0;
-	enum berr_code ec = sq_blob_get(m, digest, &sz, err);
+	enum berr_code ec = sq_blob_get(m, digest, out, err);
 	if (ec != BERR_OK) {
 		free(mt);
 		return ec;
 	}
-	if (size)
-		*size = sz;
 	if (media_type)
 		*media_type = mt;
 	else
@@ -1650,8 +1673,9 @@ struct blob_cb {
 static int blob_row(sqlite3_stmt *q, void *ctx)
 {
 	struct blob_cb *cb = ctx;
-	const char *d = (const char *)sqlite3_column_text(q, 0);
-	return cb->fn(cb->ctx, d ? d : "", sqlite3_column_int64(q, 1));
+	struct meta_blob b;
+	read_blob(q, &b);
+	return cb->fn(cb->ctx, &b);
 }
 
 static enum berr_code blob_rows(struct meta_sqlite *s, sqlite3_stmt *q, meta_blob_fn fn, void *ctx,
@@ -1661,7 +1685,7 @@ static enum berr_code blob_rows(struct meta_sqlite *s, sqlite3_stmt *q, meta_blo
 	return each_row(s, q, blob_row, &cb, err);
 }
 
-static enum berr_code sq_gc_candidates(struct meta *m, int64_t created_before, int64_t linked_after,
+static enum berr_code sq_gc_candidates(struct meta *m, const struct meta_garbage *g,
                                        const char *after, int64_t limit, meta_blob_fn fn, void *ctx,
                                        struct berr *err)
 {
@@ -1670,40 +1694,91 @@ static enum berr_code sq_gc_candidates(struct meta *m, int64_t created_before, i
 	if (!q)
 		return err->code;
 	int i = 1;
-	sqlite3_bind_int64(q, i++, created_before);
-	sqlite3_bind_int64(q, i++, linked_after);
+	sqlite3_bind_int64(q, i++, g->created_before);
+	sqlite3_bind_int64(q, i++, g->linked_after);
 	if (after)
 		bind_text(q, i++, after);
 	sqlite3_bind_int64(q, i, limit);
 	return blob_rows(s, q, fn, ctx, err);
 }
 
-static enum berr_code sq_gc_is_garbage(struct meta *m, const char *digest, int64_t linked_after,
-                                       bool *out, struct berr *err)
+/* Statement id with (digest, gen) bound as its parameters 1 and 2. */
+static sqlite3_stmt *blob_stmt(struct meta_sqlite *s, enum stmt_id id, const char *digest,
+                               const char *gen, struct berr *err)
 {
-	struct meta_sqlite *s = self(m);
-	sqlite3_stmt *q = st(s, S_GC_IS_GARBAGE, err);
-	if (!q)
-		return err->code;
-	bind_text(q, 1, digest);
-	sqlite3_bind_int64(q, 2, linked_after);
-	return exists_query(s, q, out, err);
+	sqlite3_stmt *q = st(s, id, err);
+	if (q) {
+		bind_text(q, 1, digest);
+		bind_text(q, 2, gen);
+	}
+	return q;
 }
 
-static enum berr_code sq_blob_delete(struct meta *m, const char *digest, struct berr *err)
+static enum berr_code sq_blob_trash(struct meta *m, const char *digest, const char *gen,
+                                    const struct meta_garbage *g, bool *moved, struct berr *err)
 {
 	struct meta_sqlite *s = self(m);
+	*moved = false;
+	sqlite3_stmt *q = blob_stmt(s, g ? S_GC_IS_GARBAGE : S_BLOB_NAMES, digest, gen, err);
+	if (!q)
+		return err->code;
+	if (g) {
+		sqlite3_bind_int64(q, 3, g->created_before);
+		sqlite3_bind_int64(q, 4, g->linked_after);
+	}
+	bool hit = false;
+	enum berr_code ec = exists_query(s, q, &hit, err);
+	if (ec != BERR_OK || !hit)
+		return ec;
 	enum stmt_id ids[2] = {S_BLOB_DELETE_LINKS, S_BLOB_DELETE};
 	for (int i = 0; i < 2; i++) {
-		sqlite3_stmt *q = st(s, ids[i], err);
-		if (!q)
+		if (!(q = st(s, ids[i], err)))
 			return err->code;
 		bind_text(q, 1, digest);
-		enum berr_code ec = exec_done(s, q, err);
-		if (ec != BERR_OK)
+		if ((ec = exec_done(s, q, err)) != BERR_OK)
 			return ec;
 	}
-	return BERR_OK;
+	if ((ec = m->ops->trash_add(m, digest, gen, err)) == BERR_OK)
+		*moved = true;
+	return ec;
+}
+
+static enum berr_code sq_trash_add(struct meta *m, const char *digest, const char *gen,
+                                   struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = blob_stmt(s, S_TRASH_INSERT, digest, gen, err);
+	if (!q)
+		return err->code;
+	sqlite3_bind_int64(q, 3, clock_now_ms());
+	return exec_done(s, q, err);
+}
+
+static enum berr_code sq_trash_list(struct meta *m, int64_t limit, meta_blob_fn fn, void *ctx,
+                                    struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = st(s, S_TRASH_LIST, err);
+	if (!q)
+		return err->code;
+	sqlite3_bind_int64(q, 1, limit);
+	return blob_rows(s, q, fn, ctx, err);
+}
+
+static enum berr_code sq_trash_remove(struct meta *m, const char *digest, const char *gen,
+                                      struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = blob_stmt(s, S_TRASH_DELETE, digest, gen, err);
+	return q ? exec_done(s, q, err) : err->code;
+}
+
+static enum berr_code sq_blob_file_owned(struct meta *m, const char *digest, const char *gen,
+                                         bool *out, struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	sqlite3_stmt *q = blob_stmt(s, S_FILE_OWNED, digest, gen, err);
+	return q ? exists_query(s, q, out, err) : err->code;
 }
 
 static enum berr_code sq_blob_list(struct meta *m, const char *after, int64_t limit,
@@ -1798,8 +1873,11 @@ static const struct meta_ops sqlite_ops = {
     .history_insert = sq_history_insert,
     .history_list = sq_history_list,
     .gc_candidates = sq_gc_candidates,
-    .gc_is_garbage = sq_gc_is_garbage,
-    .blob_delete = sq_blob_delete,
+    .blob_trash = sq_blob_trash,
+    .trash_add = sq_trash_add,
+    .trash_list = sq_trash_list,
+    .trash_remove = sq_trash_remove,
+    .blob_file_owned = sq_blob_file_owned,
     .blob_list = sq_blob_list,
     .refs_missing = sq_refs_missing,
     .kv_get = sq_kv_get,

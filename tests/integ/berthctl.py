@@ -513,8 +513,12 @@ def upload_blob(client, repo, data, part_sizes=None, registry_id=None, allow_exi
 
 
 def blob_path(data_dir, digest):
+    """The file holding a blob: <hex>.<upload id> (or <hex>, stored before generations)."""
     hexd = digest.split(":", 1)[1]
-    return os.path.join(data_dir, "blobs", "sha256", hexd[:2], hexd)
+    d = os.path.join(data_dir, "blobs", "sha256", hexd[:2])
+    names = sorted(n for n in (os.listdir(d) if os.path.isdir(d) else ())
+                   if n == hexd or n.startswith(hexd + "."))
+    return os.path.join(d, names[0] if names else hexd)
 
 
 # --------------------------------------------------------------------------------------------

@@ -235,21 +235,29 @@ def fsck(data_dir, repair=False, clock=None):
 
 
 def blob_file(data_dir, digest):
+    """The file holding a blob: <hex>.<gen> (gen = the id of the upload that stored it), or
+    <hex> for files stored before generations. The latter path if none exists."""
     hexd = digest.split(":", 1)[1]
-    return os.path.join(data_dir, "blobs", "sha256", hexd[:2], hexd)
+    d = os.path.join(data_dir, "blobs", "sha256", hexd[:2])
+    names = sorted(n for n in (os.listdir(d) if os.path.isdir(d) else ())
+                   if n == hexd or n.startswith(hexd + "."))
+    return os.path.join(d, names[0] if names else hexd)
 
 
 def blob_files(data_dir):
-    """{digest: size} of every blob file on disk."""
+    """{digest: size} of every blob file on disk; a digest stored in two files appears a
+    second time as "<digest> (duplicate)", so comparisons with the expected set fail."""
     out = {}
     root = os.path.join(data_dir, "blobs", "sha256")
     for sub in os.listdir(root) if os.path.isdir(root) else ():
         d = os.path.join(root, sub)
         for name in os.listdir(d):
             try:
-                out["sha256:" + name] = os.stat(os.path.join(d, name)).st_size
+                size = os.stat(os.path.join(d, name)).st_size
             except FileNotFoundError:
-                pass  # gc removed it while we listed
+                continue  # gc removed it while we listed
+            key = "sha256:" + name.split(".", 1)[0]
+            out[key + " (duplicate)" if key in out else key] = size
     return out
 
 

@@ -118,10 +118,10 @@ class Races(BerthCase):
             "layers"][0]
         self.assertEqual("AVAILABLE", lay["layerAvailability"])
         self.assertEqual(len(data), lay["layerSize"])
-        # no temp/partial files left next to the blob
-        leftovers = [n for n in os.listdir(os.path.dirname(blob_path(B.data_dir, d)))
-                     if n.startswith(d.split(":")[1]) and n != d.split(":")[1]]
-        self.assertEqual([], leftovers)
+        # one file holds the blob: no duplicate, temp or partial files next to it
+        stored = [n for n in os.listdir(os.path.dirname(blob_path(B.data_dir, d)))
+                  if n.startswith(d.split(":")[1])]
+        self.assertEqual([os.path.basename(blob_path(B.data_dir, d))], stored)
 
     def test_same_blob_parallel_into_different_repos(self):
         repos = [uniq("race-r%d" % i) for i in range(6)]

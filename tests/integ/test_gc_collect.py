@@ -6,14 +6,15 @@ afterwards, ECR-API.md 4.15 / README limits table); orphan files are removed; --
 reports. Every test runs its own server, so the counts are exact."""
 
 import os
+import sqlite3
 import sys
 import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from berthctl import Berth, digest_of, uniq, upload_blob  # noqa: E402
-from lcgclib import (Layer, blob_digests, blob_file, blob_files, check_pull, gc,  # noqa: E402
-                     image_of, lifecycle, run_berth, upload_files)
+from lcgclib import (Layer, blob_digests, blob_file, blob_files, check_pull, fsck,  # noqa: E402
+                     gc, image_of, lifecycle, run_berth, upload_files)
 from ocilib import V2, OciCase  # noqa: E402
 
 
@@ -72,9 +73,10 @@ class Blobs(GcCase):
         self.assertEqual([], [x for x in r["layers"] if x.get("layerAvailability") ==
                               "AVAILABLE"])
         self.assertGc(self.gc())
-        # it can be pushed again
+        # it can be pushed again, under a name of its own (gc.c: a name never comes back)
         self.v.push_blob(repo, data)
-        with open(path, "rb") as f:
+        self.assertNotEqual(path, blob_file(self.dir, d))
+        with open(blob_file(self.dir, d), "rb") as f:
             self.assertEqual(data, f.read())
 
     def test_referenced_blobs_are_never_collected(self):
@@ -141,6 +143,40 @@ class Blobs(GcCase):
         self.assertFalse(os.path.exists(path))
         self.assertFalse(os.path.exists(stale_upload))
         self.assertTrue(os.path.exists(junk))
+
+
+class LegacyNames(GcCase):
+    def test_blobs_stored_before_generations(self):
+        """A data directory written before migration 0009 names blob files by digest alone
+        (blobs.gen = ''): they are served, checked and collected as before, and a blob pushed
+        again after gc took it gets a generation."""
+        repo = self.repo()
+        keep, drop = self.push(repo, [Layer(3000)], tag="keep"), self.push(repo, [Layer(2000)])
+        self.b.stop()
+        db = sqlite3.connect(os.path.join(self.dir, "berth.db"))
+        for d in list(blob_digests(keep)) + list(blob_digests(drop)):
+            path = blob_file(self.dir, d)
+            os.rename(path, os.path.join(os.path.dirname(path), d.split(":")[1]))
+            db.execute("UPDATE blobs SET gen='' WHERE digest=?", (d,))
+        db.commit()
+        db.close()
+        self.b.start()
+        self.v = V2(self.b.url)
+        self.addCleanup(self.v.close)
+        self.assertEqual([], check_pull(self.v, repo, "keep", keep))
+        self.assertEqual([], check_pull(self.v, repo, drop.digest, drop))
+        self.assertEqual(0, fsck(self.dir).rc)
+        self.assertStatus(self.v.delete("%s/manifests/%s" % (repo, drop.digest)), 202)
+        self.assertGc(self.gc(), 2, sum(blob_digests(drop).values()))
+        self.assertEqual(blob_digests(keep), blob_files(self.dir))
+        for d in blob_digests(keep):
+            self.assertEqual(d.split(":")[1], os.path.basename(blob_file(self.dir, d)))
+        self.assertStatus(self.v.push_image(repo, drop, tag="back"), 201)
+        for d in blob_digests(drop):
+            self.assertTrue(os.path.basename(blob_file(self.dir, d)).startswith(
+                d.split(":")[1] + "."))
+        self.assertEqual([], check_pull(self.v, repo, "back", drop))
+        self.assertEqual(0, fsck(self.dir).rc)
 
 
 class DeleteRepository(GcCase):

@@ -228,6 +228,34 @@ static int meta_teardown(void **state)
 #define assert_ok(expr) assert_rc(expr, BERR_OK, &fx->err)
 #define assert_err(expr, want) assert_rc(expr, want, &fx->err)
 
+/* Inserts the blob row (digest, gen "", size). */
+static enum berr_code blob_put(struct meta_fx *fx, const char *digest, int64_t size)
+{
+	struct meta_blob b = {.size = size};
+	snprintf(b.digest, sizeof(b.digest), "%s", digest);
+	return OP(blob_insert, &b);
+}
+
+/* blob_get / repo_blob_get reporting the size only. */
+static enum berr_code blob_size(struct meta_fx *fx, const char *digest, int64_t *size)
+{
+	struct meta_blob b;
+	enum berr_code rc = OP(blob_get, digest, &b);
+	if (rc == BERR_OK && size)
+		*size = b.size;
+	return rc;
+}
+
+static enum berr_code repo_blob_size(struct meta_fx *fx, int64_t repo, const char *digest,
+                                     int64_t *size, char **mt, bool *refd)
+{
+	struct meta_blob b;
+	enum berr_code rc = OP(repo_blob_get, repo, digest, &b, mt, refd);
+	if (rc == BERR_OK && size)
+		*size = b.size;
+	return rc;
+}
+
 #define META_TEST(name)                                                                            \
 	static void name##_body(struct meta_fx *fx);                                               \
 	static void name(void **state)                                                             \
@@ -669,7 +697,7 @@ META_TEST(meta_repo_delete_cascade)
 	char layer[DIGEST_STR_LEN], child[DIGEST_STR_LEN];
 	digest_of("layer", layer);
 	digest_of("child", child);
-	assert_ok(OP(blob_insert, layer, 5));
+	assert_ok(blob_put(fx, layer, 5));
 
 	char d1[DIGEST_STR_LEN], d2[DIGEST_STR_LEN];
 	const struct meta_ref refs[] = {
@@ -716,7 +744,7 @@ META_TEST(meta_repo_delete_cascade)
 	int64_t sz;
 	char *mt = NULL;
 	bool refd;
-	assert_err(OP(repo_blob_get, repo, layer, &sz, &mt, &refd), BERR_NOT_FOUND);
+	assert_err(repo_blob_size(fx, repo, layer, &sz, &mt, &refd), BERR_NOT_FOUND);
 	assert_null(mt);
 	struct meta_upload g = {0};
 	assert_err(OP(upload_get, up, &g), BERR_NOT_FOUND);
@@ -725,12 +753,12 @@ META_TEST(meta_repo_delete_cascade)
 	assert_int_equal(c.n, 0);
 
 	/* The global blob registry and the other repository are untouched. */
-	assert_ok(OP(blob_get, layer, &sz));
+	assert_ok(blob_size(fx, layer, &sz));
 	assert_int_equal(sz, 5);
 	assert_ok(OP(image_get_by_tag, keep, "latest", false, &img));
 	assert_int_equal(img.id, k1);
 	meta_image_clear(&img);
-	assert_ok(OP(repo_blob_get, keep, layer, &sz, NULL, &refd));
+	assert_ok(repo_blob_size(fx, keep, layer, &sz, NULL, &refd));
 	assert_false(refd);
 
 	/* A new repository with the same name starts empty. */
@@ -1171,30 +1199,190 @@ META_TEST(meta_image_touch_pull)
 	assert_int_equal(pulled_at(fx, repo, d2), 0); /* other images untouched */
 }
 
-META_TEST(meta_blob_insert_idempotent)
+/* Collects blob rows (meta_blob_fn). */
+struct blobs {
+	struct meta_blob v[16];
+	size_t n;
+};
+
+static int collect_blob(void *ctx, const struct meta_blob *b)
 {
-	char d[DIGEST_STR_LEN];
+	struct blobs *l = ctx;
+	if (l->n < ARRAY_LEN(l->v))
+		l->v[l->n++] = *b;
+	return 0;
+}
+
+META_TEST(meta_blob_rows)
+{
+	char d[DIGEST_STR_LEN], gen[UUID_STR_LEN], other[UUID_STR_LEN];
 	digest_of("blob", d);
-	int64_t sz = -1;
-	assert_err(OP(blob_get, d, &sz), BERR_NOT_FOUND);
-	assert_ok(OP(blob_insert, d, 4));
-	assert_ok(OP(blob_get, d, &sz));
-	assert_int_equal(sz, 4);
-	assert_ok(OP(blob_insert, d, 4));
-	/* The first registration wins (same digest = same bytes). */
-	assert_ok(OP(blob_insert, d, 99));
-	assert_ok(OP(blob_get, d, &sz));
-	assert_int_equal(sz, 4);
+	uuid_v4(gen);
+	uuid_v4(other);
+	struct meta_blob b = {.size = 4}, got = {0};
+	snprintf(b.digest, sizeof(b.digest), "%s", d);
+	snprintf(b.gen, sizeof(b.gen), "%s", gen);
+	assert_err(OP(blob_get, d, &got), BERR_NOT_FOUND);
+	assert_ok(OP(blob_insert, &b));
+	assert_ok(OP(blob_get, d, &got));
+	assert_string_equal(got.digest, d);
+	assert_string_equal(got.gen, gen);
+	assert_int_equal(got.size, 4);
 	assert_ok(OP(blob_get, d, NULL));
-	/* Inside a transaction too. */
+	/* One row per digest: a second one is a conflict, the first stays. */
+	struct meta_blob again = b;
+	again.size = 99;
+	snprintf(again.gen, sizeof(again.gen), "%s", other);
+	assert_err(OP(blob_insert, &again), BERR_CONFLICT);
+	assert_ok(OP(blob_get, d, &got));
+	assert_string_equal(got.gen, gen);
+	assert_int_equal(got.size, 4);
+	/* Inside a transaction too; gen "" (files named before generations). */
 	char d2[DIGEST_STR_LEN];
 	digest_of("blob2", d2);
 	txn_begin(fx, fx->m);
-	assert_ok(OP(blob_insert, d2, 0));
-	assert_ok(OP(blob_insert, d2, 0));
+	assert_ok(blob_put(fx, d2, 0));
 	txn_commit(fx, fx->m);
-	assert_ok(OP(blob_get, d2, &sz));
-	assert_int_equal(sz, 0);
+	assert_ok(OP(blob_get, d2, &got));
+	assert_string_equal(got.gen, "");
+	assert_int_equal(got.size, 0);
+	struct blobs l = {0};
+	assert_ok(OP(blob_list, NULL, 10, collect_blob, &l));
+	assert_int_equal(l.n, 2);
+	bool first = strcmp(d, d2) < 0;
+	assert_string_equal(l.v[first ? 0 : 1].gen, gen);
+	assert_string_equal(l.v[first ? 1 : 0].gen, "");
+}
+
+/* A blob row (digest of seed) with a fresh gen; *gen receives it. */
+static void put_gen_blob(struct meta_fx *fx, const char *seed, char digest[DIGEST_STR_LEN],
+                         char gen[UUID_STR_LEN])
+{
+	struct meta_blob b = {.size = 10};
+	digest_of(seed, digest);
+	uuid_v4(gen);
+	snprintf(b.digest, sizeof(b.digest), "%s", digest);
+	snprintf(b.gen, sizeof(b.gen), "%s", gen);
+	assert_ok(OP(blob_insert, &b));
+}
+
+static bool owned(struct meta_fx *fx, const char *digest, const char *gen)
+{
+	bool o = false;
+	assert_ok(OP(blob_file_owned, digest, gen, &o));
+	return o;
+}
+
+/* The ownership contract gc.c relies on: a row moves to the trash only if it still names the
+ * file and (with a rule) is still garbage, re-checked by the call itself. */
+META_TEST(meta_blob_trash)
+{
+	int64_t repo = put_repo(fx, "trash");
+	int64_t now = clock_now_ms();
+	const struct meta_garbage fresh_links_protect = {now + 60000, now - 60000};
+	const struct meta_garbage any_link_old = {now + 60000, now + 60000};
+	const struct meta_garbage too_young = {now - 60000, now + 60000};
+	char x[DIGEST_STR_LEN], xg[UUID_STR_LEN], stranger[UUID_STR_LEN];
+	put_gen_blob(fx, "x", x, xg);
+	uuid_v4(stranger);
+	assert_ok(OP(repo_blob_link, repo, x));
+	assert_true(owned(fx, x, xg));
+	assert_false(owned(fx, x, stranger));
+	assert_false(owned(fx, x, ""));
+
+	bool moved = true;
+	txn_begin(fx, fx->m);
+	/* linked within the window: not garbage */
+	assert_ok(OP(blob_trash, x, xg, &fresh_links_protect, &moved));
+	assert_false(moved);
+	/* created within the window: not garbage */
+	assert_ok(OP(blob_trash, x, xg, &too_young, &moved));
+	assert_false(moved);
+	/* the row names another file: nothing happens */
+	assert_ok(OP(blob_trash, x, stranger, &any_link_old, &moved));
+	assert_false(moved);
+	assert_ok(OP(blob_trash, x, xg, &any_link_old, &moved));
+	assert_true(moved);
+	txn_commit(fx, fx->m);
+	assert_err(OP(blob_get, x, NULL), BERR_NOT_FOUND);
+	assert_err(OP(repo_blob_get, repo, x, NULL, NULL, NULL), BERR_NOT_FOUND);
+	assert_true(owned(fx, x, xg)); /* by the trash now */
+	struct blobs l = {0};
+	assert_ok(OP(trash_list, 10, collect_blob, &l));
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.v[0].digest, x);
+	assert_string_equal(l.v[0].gen, xg);
+	/* a second pass finds nothing to move */
+	txn_begin(fx, fx->m);
+	assert_ok(OP(blob_trash, x, xg, &any_link_old, &moved));
+	assert_false(moved);
+	txn_commit(fx, fx->m);
+	assert_ok(OP(trash_remove, x, xg));
+	assert_ok(OP(trash_remove, x, xg)); /* twice: fine */
+	assert_false(owned(fx, x, xg));
+	l.n = 0;
+	assert_ok(OP(trash_list, 10, collect_blob, &l));
+	assert_int_equal(l.n, 0);
+
+	/* A referenced blob is not garbage; without a rule (fsck dropping a damaged blob) it
+	 * goes all the same. */
+	char y[DIGEST_STR_LEN], yg[UUID_STR_LEN], m[DIGEST_STR_LEN];
+	put_gen_blob(fx, "y", y, yg);
+	const struct meta_ref refs[] = {{META_REF_BLOB, y, "application/octet-stream", 10}};
+	digest_of("m", m);
+	put_image_refs(fx, repo, m, "m", 1, 1, refs, ARRAY_LEN(refs));
+	struct blobs cand = {0};
+	assert_ok(OP(gc_candidates, &any_link_old, NULL, 10, collect_blob, &cand));
+	assert_int_equal(cand.n, 0);
+	txn_begin(fx, fx->m);
+	assert_ok(OP(blob_trash, y, yg, &any_link_old, &moved));
+	assert_false(moved);
+	assert_ok(OP(blob_trash, y, yg, NULL, &moved));
+	assert_true(moved);
+	txn_commit(fx, fx->m);
+	assert_err(OP(blob_get, y, NULL), BERR_NOT_FOUND);
+
+	/* trash_add: a file no row names (a duplicate, an orphan); twice is fine. An upload
+	 * session owns the file named by its id. */
+	char z[DIGEST_STR_LEN], zg[UUID_STR_LEN];
+	digest_of("z", z);
+	uuid_v4(zg);
+	assert_false(owned(fx, z, zg));
+	struct meta_upload u = {.repo_id = repo, .created_at = 1, .updated_at = 1};
+	memcpy(u.id, zg, sizeof(u.id));
+	assert_ok(OP(upload_insert, &u));
+	assert_true(owned(fx, z, zg));
+	assert_ok(OP(upload_delete, zg));
+	assert_false(owned(fx, z, zg));
+	txn_begin(fx, fx->m);
+	assert_ok(OP(trash_add, z, zg));
+	assert_ok(OP(trash_add, z, zg));
+	txn_commit(fx, fx->m);
+	assert_true(owned(fx, z, zg));
+}
+
+/* gc lists a candidate, then an upload links the blob again before gc's transaction: the
+ * transaction's own re-check must see the link (gc.c: upload completion vs gc). */
+META_TEST(meta_blob_trash_rechecks_links)
+{
+	int64_t repo = put_repo(fx, "relinked");
+	char x[DIGEST_STR_LEN], xg[UUID_STR_LEN];
+	put_gen_blob(fx, "relinked", x, xg);
+	int64_t cutoff = clock_now_ms() + 60000; /* everything so far is old */
+	const struct meta_garbage g = {cutoff, cutoff};
+	struct blobs cand = {0};
+	assert_ok(OP(gc_candidates, &g, NULL, 10, collect_blob, &cand));
+	assert_int_equal(cand.n, 1);
+	assert_string_equal(cand.v[0].gen, xg);
+	/* the link lands with linked_at = now; gc's window starts at "now" for this check */
+	assert_ok(OP(repo_blob_link, repo, x));
+	const struct meta_garbage at_check = {cutoff, clock_now_ms() - 1};
+	bool moved = true;
+	txn_begin(fx, fx->m);
+	assert_ok(OP(blob_trash, x, cand.v[0].gen, &at_check, &moved));
+	txn_commit(fx, fx->m);
+	assert_false(moved);
+	assert_ok(OP(repo_blob_get, repo, x, NULL, NULL, NULL));
 }
 
 META_TEST(meta_repo_blob_link_get)
@@ -1208,27 +1396,27 @@ META_TEST(meta_repo_blob_link_get)
 	digest_of("both", both);
 	digest_of("nowhere", nowhere);
 	digest_of("child", child);
-	assert_ok(OP(blob_insert, linked, 11));
-	assert_ok(OP(blob_insert, refd, 22));
-	assert_ok(OP(blob_insert, both, 33));
-	assert_ok(OP(blob_insert, nowhere, 44));
+	assert_ok(blob_put(fx, linked, 11));
+	assert_ok(blob_put(fx, refd, 22));
+	assert_ok(blob_put(fx, both, 33));
+	assert_ok(blob_put(fx, nowhere, 44));
 
 	int64_t sz = -1;
 	char *mt = NULL;
 	bool r = true;
 	/* Registered globally but neither linked nor referenced here. */
-	assert_err(OP(repo_blob_get, repo, nowhere, &sz, &mt, &r), BERR_NOT_FOUND);
+	assert_err(repo_blob_size(fx, repo, nowhere, &sz, &mt, &r), BERR_NOT_FOUND);
 	assert_null(mt);
-	assert_err(OP(repo_blob_get, repo, linked, &sz, &mt, &r), BERR_NOT_FOUND);
+	assert_err(repo_blob_size(fx, repo, linked, &sz, &mt, &r), BERR_NOT_FOUND);
 
 	/* Linked only. */
 	assert_ok(OP(repo_blob_link, repo, linked));
 	assert_ok(OP(repo_blob_link, repo, linked)); /* again: fine */
-	assert_ok(OP(repo_blob_get, repo, linked, &sz, &mt, &r));
+	assert_ok(repo_blob_size(fx, repo, linked, &sz, &mt, &r));
 	assert_int_equal(sz, 11);
 	assert_null(mt);
 	assert_false(r);
-	assert_err(OP(repo_blob_get, repo2, linked, &sz, &mt, &r), BERR_NOT_FOUND);
+	assert_err(repo_blob_size(fx, repo2, linked, &sz, &mt, &r), BERR_NOT_FOUND);
 
 	/* Referenced by a manifest of the repository (not linked): media type from the ref. */
 	const struct meta_ref refs[] = {
@@ -1239,19 +1427,19 @@ META_TEST(meta_repo_blob_link_get)
 	digest_of("m", d);
 	put_image_refs(fx, repo, d, "m", 1, 1, refs, ARRAY_LEN(refs));
 	r = false;
-	assert_ok(OP(repo_blob_get, repo, refd, &sz, &mt, &r));
+	assert_ok(repo_blob_size(fx, repo, refd, &sz, &mt, &r));
 	assert_int_equal(sz, 22);
 	assert_non_null(mt);
 	assert_string_equal(mt, "application/vnd.oci.image.layer.v1.tar+zstd");
 	assert_true(r);
 	free(mt);
 	mt = NULL;
-	assert_err(OP(repo_blob_get, repo2, refd, &sz, &mt, &r), BERR_NOT_FOUND);
+	assert_err(repo_blob_size(fx, repo2, refd, &sz, &mt, &r), BERR_NOT_FOUND);
 
 	/* Linked and referenced. */
 	assert_ok(OP(repo_blob_link, repo, both));
 	r = false;
-	assert_ok(OP(repo_blob_get, repo, both, &sz, &mt, &r));
+	assert_ok(repo_blob_size(fx, repo, both, &sz, &mt, &r));
 	assert_int_equal(sz, 33);
 	assert_string_equal(mt, "application/vnd.oci.image.config.v1+json");
 	assert_true(r);
@@ -1266,7 +1454,7 @@ META_TEST(meta_repo_blob_link_get)
 	char ghost[DIGEST_STR_LEN];
 	digest_of("ghost", ghost);
 	assert_ok(OP(repo_blob_link, repo, ghost));
-	assert_err(OP(repo_blob_get, repo, ghost, &sz, &mt, &r), BERR_NOT_FOUND);
+	assert_err(repo_blob_size(fx, repo, ghost, &sz, &mt, &r), BERR_NOT_FOUND);
 	assert_null(mt);
 	/* Linking in a repository that does not exist is refused. */
 	assert_err(OP(repo_blob_link, 999999, linked), BERR_CONFLICT);
@@ -1615,7 +1803,9 @@ META_TEST(meta_pool_threads)
 	X(meta_image_list_filters)                                                                 \
 	X(meta_image_children_is_child)                                                            \
 	X(meta_image_touch_pull)                                                                   \
-	X(meta_blob_insert_idempotent)                                                             \
+	X(meta_blob_rows)                                                                          \
+	X(meta_blob_trash)                                                                         \
+	X(meta_blob_trash_rechecks_links)                                                          \
 	X(meta_repo_blob_link_get)                                                                 \
 	X(meta_uploads)                                                                            \
 	X(meta_kv)                                                                                 \
@@ -1633,7 +1823,7 @@ struct blob_opener {
 	/* Optional raw views of the backing storage, for checks the interface cannot express:
 	 * the stored bytes of a blob at its documented location (*out new), whether an upload's
 	 * scratch object exists, and whether anything was written outside the store's area. */
-	bool (*raw_blob)(void *h, const char *digest, char **out, size_t *len);
+	bool (*raw_blob)(void *h, const char *digest, const char *gen, char **out, size_t *len);
 	bool (*raw_upload_exists)(void *h, const char *id);
 	bool (*raw_escaped)(void *h, char *what, size_t n);
 	void (*destroy)(void *h);
@@ -1661,10 +1851,11 @@ static enum berr_code fs_open_store(void *h, struct blob_store **out, struct ber
 	return blob_fs_open(((struct fs_store *)h)->root, out, err);
 }
 
-static bool fs_raw_blob(void *h, const char *digest, char **out, size_t *len)
+static bool fs_raw_blob(void *h, const char *digest, const char *gen, char **out, size_t *len)
 {
 	struct fs_store *s = h;
-	char *p = xasprintf("%s/blobs/sha256/%.2s/%s", s->root, digest + 7, digest + 7);
+	char *p = xasprintf("%s/blobs/sha256/%.2s/%s%s%s", s->root, digest + 7, digest + 7,
+	                    gen[0] ? "." : "", gen);
 	struct berr e;
 	bool ok = fs_read_all(p, 64u << 20, out, len, &e) == BERR_OK;
 	free(p);
@@ -1788,11 +1979,12 @@ static int blob_teardown(void **state)
 	static void name##_body(struct blob_fx *fx)
 
 /* Reads the whole blob through the interface (open + read) and compares it with want. */
-static void assert_blob_is(struct blob_fx *fx, const char *digest, const void *want, size_t len)
+static void assert_blob_is(struct blob_fx *fx, const char *digest, const char *gen,
+                           const void *want, size_t len)
 {
 	int fd = -1;
 	int64_t size = -1;
-	assert_ok(BOP(open, digest, &fd, &size));
+	assert_ok(BOP(open, digest, gen, &fd, &size));
 	assert_true(fd >= 0);
 	assert_int_equal(size, (int64_t)len);
 	char *got = xmalloc(len + 1);
@@ -1809,12 +2001,12 @@ static void assert_blob_is(struct blob_fx *fx, const char *digest, const void *w
 	assert_int_equal(n, len);
 	assert_memory_equal(got, want, len);
 	free(got);
-	assert_ok(BOP(stat, digest, &size));
+	assert_ok(BOP(stat, digest, gen, &size));
 	assert_int_equal(size, (int64_t)len);
 	if (fx->drv->raw_blob) {
 		char *raw = NULL;
 		size_t rlen = 0;
-		if (!fx->drv->raw_blob(fx->h, digest, &raw, &rlen))
+		if (!fx->drv->raw_blob(fx->h, digest, gen, &raw, &rlen))
 			fail_msg("%s: blob %s not at its documented location", fx->drv->name,
 			         digest);
 		assert_int_equal(rlen, len);
@@ -1863,15 +2055,16 @@ static enum berr_code up_sync(struct blob_fx *fx, const char *id)
 	return rc;
 }
 
-/* Stores data as a blob through a fresh upload; returns its digest in out. */
-static void put_blob(struct blob_fx *fx, const void *data, size_t len, char out[DIGEST_STR_LEN])
+/* Stores data as a blob through a fresh upload; returns its digest in out and its gen (the
+ * upload's id) in gen. */
+static void put_blob(struct blob_fx *fx, const void *data, size_t len, char out[DIGEST_STR_LEN],
+                     char gen[UUID_STR_LEN])
 {
-	char id[37];
-	uuid_v4(id);
+	uuid_v4(gen);
 	sha256_digest_str(data, len, out);
-	assert_ok(BOP(upload_create, id));
-	assert_ok(up_write(fx, id, 0, data, len));
-	assert_ok(BOP(upload_commit, id, out));
+	assert_ok(BOP(upload_create, gen));
+	assert_ok(up_write(fx, gen, 0, data, len));
+	assert_ok(BOP(upload_commit, gen, (int64_t)len, out));
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1894,14 +2087,17 @@ BLOB_TEST(blob_upload_commit)
 	assert_ok(up_write(fx, id, 7, content + 7, 13));
 	assert_ok(up_sync(fx, id));
 	int64_t sz;
-	assert_err(BOP(stat, d, &sz), BERR_NOT_FOUND); /* not a blob before commit */
-	assert_ok(BOP(upload_commit, id, d));
+	assert_err(BOP(stat, d, id, &sz), BERR_NOT_FOUND); /* not a blob before commit */
+	assert_ok(BOP(upload_commit, id, (int64_t)len, d));
 
-	assert_blob_is(fx, d, content, len);
+	assert_blob_is(fx, d, id, content, len);
+	assert_err(BOP(stat, d, "", &sz), BERR_NOT_FOUND); /* named by its generation only */
 	if (fx->drv->raw_upload_exists)
 		assert_false(upload_exists(fx, id));
-	/* The upload is consumed. */
+	/* The upload is consumed; committing it again (a retried completion) is fine. */
 	assert_err(up_write(fx, id, 0, "x", 1), BERR_NOT_FOUND);
+	assert_ok(BOP(upload_commit, id, (int64_t)len, d));
+	assert_blob_is(fx, d, id, content, len);
 	assert_not_escaped(fx);
 
 	/* The empty blob. */
@@ -1909,8 +2105,16 @@ BLOB_TEST(blob_upload_commit)
 	uuid_v4(id);
 	sha256_digest_str("", 0, e);
 	assert_ok(BOP(upload_create, id));
-	assert_ok(BOP(upload_commit, id, e));
-	assert_blob_is(fx, e, "", 0);
+	assert_ok(BOP(upload_commit, id, 0, e));
+	assert_blob_is(fx, e, id, "", 0);
+
+	/* Commit cuts what a failed write left past the recorded size. */
+	uuid_v4(id);
+	sha256_digest_str("kept", 4, e);
+	assert_ok(BOP(upload_create, id));
+	assert_ok(up_write(fx, id, 0, "kept+junk", 9));
+	assert_ok(BOP(upload_commit, id, 4, e));
+	assert_blob_is(fx, e, id, "kept", 4);
 }
 
 BLOB_TEST(blob_upload_handle_appends)
@@ -1941,8 +2145,8 @@ BLOB_TEST(blob_upload_handle_appends)
 	fx->b->ops->upload_close(u);
 	fx->b->ops->upload_close(NULL); /* closing nothing is harmless */
 	digest_of("abcDEfghi", d);
-	assert_ok(BOP(upload_commit, id, d));
-	assert_blob_is(fx, d, "abcDEfghi", 9);
+	assert_ok(BOP(upload_commit, id, 9, d));
+	assert_blob_is(fx, d, id, "abcDEfghi", 9);
 
 	/* opening an upload that does not exist */
 	uuid_v4(id);
@@ -1979,8 +2183,8 @@ static void upload_in_pieces(struct blob_fx *fx, const unsigned char *data, size
 	}
 	assert_ok(up_sync(fx, id));
 	sha256_digest_str(data, len, d);
-	assert_ok(BOP(upload_commit, id, d));
-	assert_blob_is(fx, d, data, len);
+	assert_ok(BOP(upload_commit, id, (int64_t)len, d));
+	assert_blob_is(fx, d, id, data, len);
 }
 
 /* Large appends cross the driver's staging (direct I/O) buffers at unaligned offsets; the
@@ -2023,8 +2227,8 @@ BLOB_TEST(blob_upload_overwrite_and_truncate)
 	assert_ok(up_write(fx, id, 1, "XY", 2));
 	assert_ok(up_sync(fx, id));
 	digest_of("0XY3abc", d);
-	assert_ok(BOP(upload_commit, id, d));
-	assert_blob_is(fx, d, "0XY3abc", 7);
+	assert_ok(BOP(upload_commit, id, 7, d));
+	assert_blob_is(fx, d, id, "0XY3abc", 7);
 
 	/* truncate to zero, then content from scratch */
 	uuid_v4(id);
@@ -2033,66 +2237,59 @@ BLOB_TEST(blob_upload_overwrite_and_truncate)
 	assert_ok(BOP(upload_truncate, id, 0));
 	assert_ok(up_write(fx, id, 0, "ok", 2));
 	digest_of("ok", d);
-	assert_ok(BOP(upload_commit, id, d));
-	assert_blob_is(fx, d, "ok", 2);
+	assert_ok(BOP(upload_commit, id, 2, d));
+	assert_blob_is(fx, d, id, "ok", 2);
 }
 
-BLOB_TEST(blob_commit_existing_digest)
+/* Each upload of the same bytes is stored under a name of its own: deleting one name (gc
+ * dropping the old copy) never touches another (a new upload of the same bytes). */
+BLOB_TEST(blob_generations)
 {
-	char d[DIGEST_STR_LEN];
-	put_blob(fx, "original", 8, d);
-	/* A second upload claiming the same digest is discarded; the stored file is kept even
-	 * though these bytes differ (the caller verified digests; the store trusts existing). */
-	char id[37];
-	uuid_v4(id);
-	assert_ok(BOP(upload_create, id));
-	assert_ok(up_write(fx, id, 0, "imposter!", 9));
-	assert_ok(BOP(upload_commit, id, d));
-	assert_blob_is(fx, d, "original", 8);
-	if (fx->drv->raw_upload_exists)
-		assert_false(upload_exists(fx, id));
-	assert_err(up_write(fx, id, 0, "x", 1), BERR_NOT_FOUND);
-	/* and again with the identical bytes */
-	uuid_v4(id);
-	assert_ok(BOP(upload_create, id));
-	assert_ok(up_write(fx, id, 0, "original", 8));
-	assert_ok(BOP(upload_commit, id, d));
-	assert_blob_is(fx, d, "original", 8);
+	char d[DIGEST_STR_LEN], g1[UUID_STR_LEN], g2[UUID_STR_LEN];
+	put_blob(fx, "original", 8, d, g1);
+	put_blob(fx, "original", 8, d, g2);
+	assert_true(strcmp(g1, g2) != 0);
+	assert_blob_is(fx, d, g1, "original", 8);
+	assert_blob_is(fx, d, g2, "original", 8);
+	assert_ok(BOP(remove, d, g1));
+	int64_t sz;
+	assert_err(BOP(stat, d, g1, &sz), BERR_NOT_FOUND);
+	assert_blob_is(fx, d, g2, "original", 8);
 	assert_not_escaped(fx);
 }
 
 BLOB_TEST(blob_open_stat_remove)
 {
-	char d[DIGEST_STR_LEN], d2[DIGEST_STR_LEN];
-	put_blob(fx, "one", 3, d);
-	put_blob(fx, "two!", 4, d2);
+	char d[DIGEST_STR_LEN], d2[DIGEST_STR_LEN], g[UUID_STR_LEN], g2[UUID_STR_LEN];
+	put_blob(fx, "one", 3, d, g);
+	put_blob(fx, "two!", 4, d2, g2);
 	int64_t sz = -1;
-	assert_ok(BOP(stat, d, &sz));
+	assert_ok(BOP(stat, d, g, &sz));
 	assert_int_equal(sz, 3);
-	assert_ok(BOP(stat, d, NULL));
+	assert_ok(BOP(stat, d, g, NULL));
 	int fd = -1;
-	assert_ok(BOP(open, d, &fd, NULL));
+	assert_ok(BOP(open, d, g, &fd, NULL));
 	close(fd);
 
-	assert_ok(BOP(remove, d));
-	assert_err(BOP(stat, d, &sz), BERR_NOT_FOUND);
+	assert_ok(BOP(remove, d, g));
+	assert_err(BOP(stat, d, g, &sz), BERR_NOT_FOUND);
 	fd = -1;
-	assert_err(BOP(open, d, &fd, &sz), BERR_NOT_FOUND);
+	assert_err(BOP(open, d, g, &fd, &sz), BERR_NOT_FOUND);
 	assert_int_equal(fd, -1);
-	assert_ok(BOP(remove, d)); /* missing: not an error */
-	assert_blob_is(fx, d2, "two!", 4);
+	assert_ok(BOP(remove, d, g)); /* missing: not an error */
+	assert_blob_is(fx, d2, g2, "two!", 4);
 
 	/* An open descriptor keeps reading after remove (filesystem semantics). */
-	assert_ok(BOP(open, d2, &fd, &sz));
-	assert_ok(BOP(remove, d2));
+	assert_ok(BOP(open, d2, g2, &fd, &sz));
+	assert_ok(BOP(remove, d2, g2));
 	char buf[8] = {0};
 	assert_int_equal(read(fd, buf, sizeof(buf)), 4);
 	assert_memory_equal(buf, "two!", 4);
 	close(fd);
 
-	/* A removed digest can be stored again. */
-	put_blob(fx, "one", 3, d);
-	assert_blob_is(fx, d, "one", 3);
+	/* A removed digest can be stored again (under a new name). */
+	put_blob(fx, "one", 3, d, g);
+	assert_blob_is(fx, d, g, "one", 3);
 }
 
 BLOB_TEST(blob_not_found)
@@ -2102,13 +2299,13 @@ BLOB_TEST(blob_not_found)
 	uuid_v4(id);
 	int64_t sz;
 	int fd = -1;
-	assert_err(BOP(stat, d, &sz), BERR_NOT_FOUND);
-	assert_err(BOP(open, d, &fd, &sz), BERR_NOT_FOUND);
+	assert_err(BOP(stat, d, id, &sz), BERR_NOT_FOUND);
+	assert_err(BOP(open, d, "", &fd, &sz), BERR_NOT_FOUND);
 	assert_int_equal(fd, -1);
 	assert_err(up_write(fx, id, 0, "x", 1), BERR_NOT_FOUND);
 	assert_err(up_sync(fx, id), BERR_NOT_FOUND);
-	assert_err(BOP(upload_commit, id, d), BERR_NOT_FOUND);
-	assert_err(BOP(stat, d, &sz), BERR_NOT_FOUND);
+	assert_err(BOP(upload_commit, id, 0, d), BERR_NOT_FOUND);
+	assert_err(BOP(stat, d, id, &sz), BERR_NOT_FOUND);
 	assert_true(BOP(upload_truncate, id, 0) != BERR_OK);
 	fx->b->ops->upload_remove(fx->b, id); /* missing: no effect */
 	assert_not_escaped(fx);
@@ -2153,14 +2350,14 @@ BLOB_TEST(blob_invalid_digest_rejected)
 		int64_t sz = -1;
 		int fd = -1;
 		enum berr_code rc;
-		if ((rc = BOP(stat, d, &sz)) != BERR_DIGEST_INVALID)
+		if ((rc = BOP(stat, d, "", &sz)) != BERR_DIGEST_INVALID)
 			fail_msg("stat('%s') = %s", d, err_name(rc));
-		if ((rc = BOP(open, d, &fd, &sz)) != BERR_DIGEST_INVALID)
+		if ((rc = BOP(open, d, id, &fd, &sz)) != BERR_DIGEST_INVALID)
 			fail_msg("open('%s') = %s", d, err_name(rc));
 		assert_int_equal(fd, -1);
-		if ((rc = BOP(remove, d)) != BERR_DIGEST_INVALID)
+		if ((rc = BOP(remove, d, "")) != BERR_DIGEST_INVALID)
 			fail_msg("remove('%s') = %s", d, err_name(rc));
-		if ((rc = BOP(upload_commit, id, d)) != BERR_DIGEST_INVALID)
+		if ((rc = BOP(upload_commit, id, 7, d)) != BERR_DIGEST_INVALID)
 			fail_msg("upload_commit('%s') = %s", d, err_name(rc));
 		/* the upload is still there, untouched */
 		assert_ok(up_write(fx, id, 7, "", 0));
@@ -2168,8 +2365,18 @@ BLOB_TEST(blob_invalid_digest_rejected)
 	}
 	char d[DIGEST_STR_LEN];
 	digest_of("payload", d);
-	assert_ok(BOP(upload_commit, id, d));
-	assert_blob_is(fx, d, "payload", 7);
+	/* Generations that are not upload ids cannot name a path either. */
+	static const char *const bad_gens[] = {"../../x", "x/../y", ".", "not-a-uuid", "/etc"};
+	for (size_t i = 0; i < ARRAY_LEN(bad_gens); i++) {
+		int64_t sz;
+		int fd = -1;
+		if (BOP(stat, d, bad_gens[i], &sz) != BERR_INVALID ||
+		    BOP(open, d, bad_gens[i], &fd, &sz) != BERR_INVALID ||
+		    BOP(remove, d, bad_gens[i]) != BERR_INVALID)
+			fail_msg("generation '%s' accepted", bad_gens[i]);
+	}
+	assert_ok(BOP(upload_commit, id, 7, d));
+	assert_blob_is(fx, d, id, "payload", 7);
 	assert_not_escaped(fx);
 }
 
@@ -2199,8 +2406,8 @@ static void check_bad_upload_ids(struct blob_fx *fx, enum upload_op op)
 {
 	static const char *const names[] = {"upload_create", "upload_open", "upload_truncate",
 	                                    "upload_commit", "upload_remove"};
-	char d[DIGEST_STR_LEN];
-	put_blob(fx, "precious bytes", 14, d);
+	char d[DIGEST_STR_LEN], g[UUID_STR_LEN];
+	put_blob(fx, "precious bytes", 14, d, g);
 	char ids[16][160];
 	size_t n = 0;
 	bad_ids(d, ids, &n);
@@ -2222,7 +2429,7 @@ static void check_bad_upload_ids(struct blob_fx *fx, enum upload_op op)
 			rc = BOP(upload_truncate, ids[i], 0);
 			break;
 		case UP_COMMIT:
-			rc = BOP(upload_commit, ids[i], target);
+			rc = BOP(upload_commit, ids[i], 0, target);
 			break;
 		case UP_REMOVE:
 			fx->b->ops->upload_remove(fx->b, ids[i]);
@@ -2234,16 +2441,16 @@ static void check_bad_upload_ids(struct blob_fx *fx, enum upload_op op)
 			failures++;
 		}
 		int64_t sz = -1;
-		if (BOP(stat, target, &sz) == BERR_OK) {
+		if (BOP(stat, target, "", &sz) == BERR_OK) {
 			print_error("%s('%s') created blob %s\n", names[op], ids[i], target);
 			failures++;
 		}
 		/* The blob must be intact after every call. */
-		bool intact = BOP(stat, d, &sz) == BERR_OK && sz == 14;
+		bool intact = BOP(stat, d, g, &sz) == BERR_OK && sz == 14;
 		if (intact && fx->drv->raw_blob) {
 			char *raw = NULL;
 			size_t len = 0;
-			intact = fx->drv->raw_blob(fx->h, d, &raw, &len) && len == 14 &&
+			intact = fx->drv->raw_blob(fx->h, d, g, &raw, &len) && len == 14 &&
 			         memcmp(raw, "precious bytes", 14) == 0;
 			free(raw);
 		}
@@ -2251,8 +2458,8 @@ static void check_bad_upload_ids(struct blob_fx *fx, enum upload_op op)
 			print_error("%s('%s') modified or moved blob %s\n", names[op], ids[i], d);
 			failures++;
 			/* restore for the next id */
-			assert_ok(BOP(remove, d));
-			put_blob(fx, "precious bytes", 14, d);
+			assert_ok(BOP(remove, d, g));
+			put_blob(fx, "precious bytes", 14, d, g);
 		}
 		char what[PATH_MAX];
 		if (fx->drv->raw_escaped && fx->drv->raw_escaped(fx->h, what, sizeof(what))) {
@@ -2301,27 +2508,27 @@ BLOB_TEST(blob_upload_uuid_case)
 	assert_ok(BOP(upload_create, id));
 	assert_ok(up_write(fx, id, 0, "UP", 2));
 	digest_of("UP", d);
-	assert_ok(BOP(upload_commit, id, d));
-	assert_blob_is(fx, d, "UP", 2);
+	assert_ok(BOP(upload_commit, id, 2, d));
+	assert_blob_is(fx, d, id, "UP", 2);
 }
 
 BLOB_TEST(blob_reopen_keeps_blobs)
 {
-	char d[DIGEST_STR_LEN], id[37];
-	put_blob(fx, "persist", 7, d);
+	char d[DIGEST_STR_LEN], id[37], g[UUID_STR_LEN];
+	put_blob(fx, "persist", 7, d, g);
 	uuid_v4(id);
 	assert_ok(BOP(upload_create, id));
 	assert_ok(up_write(fx, id, 0, "half", 4));
 	blob_close(fx->b);
 	fx->b = NULL;
 	assert_ok(fx->drv->open(fx->h, &fx->b, &fx->err));
-	assert_blob_is(fx, d, "persist", 7);
+	assert_blob_is(fx, d, g, "persist", 7);
 	/* an upload in progress survives a restart */
 	assert_ok(up_write(fx, id, 4, "-done", 5));
 	char d2[DIGEST_STR_LEN];
 	digest_of("half-done", d2);
-	assert_ok(BOP(upload_commit, id, d2));
-	assert_blob_is(fx, d2, "half-done", 9);
+	assert_ok(BOP(upload_commit, id, 9, d2));
+	assert_blob_is(fx, d2, id, "half-done", 9);
 	assert_not_escaped(fx);
 }
 
@@ -2330,6 +2537,7 @@ struct committer {
 	const char *digest;
 	atomic_int *go;
 	enum berr_code rc;
+	char id[UUID_STR_LEN];
 };
 
 static void *committer_main(void *arg)
@@ -2337,7 +2545,7 @@ static void *committer_main(void *arg)
 	struct committer *c = arg;
 	struct berr e;
 	struct blob_upload *u = NULL;
-	char id[37];
+	char *id = c->id;
 	uuid_v4(id);
 	c->rc = c->b->ops->upload_create(c->b, id, &e);
 	if (c->rc == BERR_OK)
@@ -2353,7 +2561,7 @@ static void *committer_main(void *arg)
 	while (!atomic_load(c->go))
 		;
 	if (c->rc == BERR_OK)
-		c->rc = c->b->ops->upload_commit(c->b, id, c->digest, &e);
+		c->rc = c->b->ops->upload_commit(c->b, id, 10, c->digest, &e);
 	return NULL;
 }
 
@@ -2366,15 +2574,16 @@ BLOB_TEST(blob_concurrent_commit_same_digest)
 	struct committer c[N];
 	pthread_t th[N];
 	for (int i = 0; i < N; i++) {
-		c[i] = (struct committer){fx->b, d, &go, BERR_INTERNAL};
+		c[i] = (struct committer){fx->b, d, &go, BERR_INTERNAL, ""};
 		assert_int_equal(pthread_create(&th[i], NULL, committer_main, &c[i]), 0);
 	}
 	atomic_store(&go, 1);
 	for (int i = 0; i < N; i++)
 		pthread_join(th[i], NULL);
-	for (int i = 0; i < N; i++)
+	for (int i = 0; i < N; i++) {
 		assert_int_equal(c[i].rc, BERR_OK);
-	assert_blob_is(fx, d, "same bytes", 10);
+		assert_blob_is(fx, d, c[i].id, "same bytes", 10); /* each under its own name */
+	}
 	assert_not_escaped(fx);
 	/* no upload files left behind */
 	if (fx->drv == &fs_blob) {
@@ -2394,7 +2603,7 @@ BLOB_TEST(blob_concurrent_commit_same_digest)
 	X(blob_upload_handle_appends)                                                              \
 	X(blob_upload_large_unaligned)                                                             \
 	X(blob_upload_overwrite_and_truncate)                                                      \
-	X(blob_commit_existing_digest)                                                             \
+	X(blob_generations)                                                                        \
 	X(blob_open_stat_remove)                                                                   \
 	X(blob_not_found)                                                                          \
 	X(blob_invalid_digest_rejected)                                                            \
