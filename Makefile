@@ -105,11 +105,13 @@ check-integ: $(B)/berth
 check:
 	@sh tests/run_all.sh
 
-# The long fault tests (docs/reliability.md): the gc race loop for STRESS_SECONDS.
+# The long fault tests (docs/reliability.md): the gc race loop for STRESS_SECONDS and
+# KILL_ROUNDS SIGKILLs under 64 clients (`make check` runs short versions of both).
 STRESS_SECONDS ?= 300
+KILL_ROUNDS ?= 20
 stress: $(B)/berth
-	@STRESS_SECONDS=$(STRESS_SECONDS) BERTH_BIN=$(CURDIR)/$(B)/berth \
-		python3 tests/integ/run.py test_gc_stress
+	@STRESS_SECONDS=$(STRESS_SECONDS) KILL_ROUNDS=$(KILL_ROUNDS) BERTH_BIN=$(CURDIR)/$(B)/berth \
+		python3 tests/integ/run.py test_gc_stress test_crash_kill
 
 FORMAT_FILES = $(SRCS) $(wildcard src/*/*.h) $(UNIT_SRCS) $(wildcard tests/fuzz/*.c)
 format:
