@@ -183,9 +183,16 @@ static int cmd_serve(int argc, char **argv)
 	api.base_url = xasprintf("http://%s", listen);
 	struct core *core = NULL;
 	struct http_server *http = NULL;
+	struct http_listener listener = {.fd = -1};
 	struct bg *bg = NULL;
 	int status = 1;
 	if (creds && api_creds_load(&api, creds, &err) != BERR_OK) {
+		fprintf(stderr, "berth: %s\n", err.msg);
+		goto out;
+	}
+	/* One server per port, checked before anything is opened: the port is bound (not yet
+	 * accepting connections). */
+	if (http_bind(host, port, &listener, &err) != BERR_OK) {
 		fprintf(stderr, "berth: %s\n", err.msg);
 		goto out;
 	}
@@ -198,7 +205,7 @@ static int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "berth: %s\n", err.msg);
 		goto out;
 	}
-	if (http_start(&api, host, port, &http, &err) != BERR_OK) {
+	if (http_start(&api, &listener, &http, &err) != BERR_OK) {
 		fprintf(stderr, "berth: %s\n", err.msg);
 		goto out;
 	}
@@ -213,6 +220,7 @@ static int cmd_serve(int argc, char **argv)
 	status = 0;
 out:
 	http_stop(http, 0);
+	http_unbind(&listener);
 	bg_stop(bg);
 	core_close(core);
 	api_server_fini(&api);
