@@ -1,10 +1,11 @@
-"""One server per port (issue 14 item 8).
+"""One server per port and per data directory (issue 14 item 8).
 
 A second `berth serve` on a port where a server listens used to start (SO_REUSEPORT) and the
 kernel split connections between two data directories. Now it exits at once, status 1, with
-"address already in use", before it creates or opens anything. Maintenance commands (gc, fsck,
-lifecycle) still run beside the server, and a server restarted right after SIGTERM gets the
-same port and directory at once (SO_REUSEADDR)."""
+"address already in use", before it creates or opens anything; a second `berth serve` on a data
+directory that a running server owns (data-dir/serve.lock, flock) exits 1 naming the owner's
+PID. Maintenance commands (gc, fsck, lifecycle) still run beside the server, and a server
+restarted right after SIGTERM gets the same port and directory at once (SO_REUSEADDR)."""
 
 import os
 import shutil
@@ -86,6 +87,21 @@ class SingleOwner(BerthCase):
         self.assertFalse(os.path.exists(other), os.listdir(os.path.dirname(other)))
         self.assertTrue(S.alive())
         self.assertFirstServesAll()
+
+    def test_busy_data_dir(self):
+        port = free_port()
+        p, rc, err = serve(port, S.data_dir)
+        if rc is None:
+            stop(p)
+            self.fail("a second server on a busy data directory kept running")
+        self.assertEqual(1, rc, err)
+        self.assertIn("data directory %s is in use by another berth serve (pid %d)"
+                      % (S.data_dir, S.proc.pid), err)
+        self.assertNotIn("listening", err)
+        self.assertFalse(port_open(port), "the refused server left its port bound")
+        with open(os.path.join(S.data_dir, "serve.lock")) as f:
+            self.assertEqual("%d\n" % S.proc.pid, f.read())
+        self.assertFirstServesAll(5)
 
     def test_maintenance_commands_run_beside_the_server(self):
         for argv in (["gc", "--data-dir", S.data_dir],
