@@ -116,6 +116,19 @@ void api_json_body(struct api_resp *r, json_t *v);
  * shared by GET /v2/<name>/referrers and ListImageReferrers. New reference. */
 json_t *api_referrer_descriptor(const struct meta_image *img);
 
+/* ---- cross-account isolation (access.c) ---- */
+
+/* The AWS partition of a region ("aws", "aws-cn", ...). Static string. */
+const char *api_partition(const char *region);
+/* Whether a caller of caller_account may perform ECR action `action` (e.g. "DeleteRepository")
+ * on repository `repo` (NULL or "" for all of them) of registry `target`. With --credentials
+ * only the caller's own account is allowed (resource-based policies are not evaluated yet);
+ * without, every registry is. BERR_DENIED with ECR's AccessDeniedException message otherwise.
+ * Thread-safe. */
+enum berr_code api_access_check(const struct api_server *s, const char *caller_account,
+                                const struct registry_id *target, const char *action,
+                                const char *repo, struct berr *err);
+
 /* ---- routers ---- */
 void ecr_route(struct api_server *s, const struct api_req *req, struct api_resp *resp);
 void oci_route(struct api_server *s, const struct api_req *req, struct api_resp *resp);

@@ -16,6 +16,7 @@ struct ecr_call {
 	struct meta *m;
 	const struct api_req *req;
 	struct registry_id caller; /* account of the credentials, region of the scope */
+	const char *action;        /* the operation's name, e.g. "DeleteRepository" (static) */
 	json_t *in;                /* borrowed: the request object */
 	json_t *out;               /* the response object, owned by the router */
 	json_t *err_extra;         /* optional extra error members (new reference) */
@@ -57,10 +58,12 @@ enum berr_code ep_invalid(struct berr *err, const char *name, const char *fmt, .
 enum berr_code ep_repo_name(json_t *obj, const char *name, const char **out, struct berr *err);
 /* The addressed registry: registryId if given (any string up to 63 chars; malformed ids name
  * empty registries) else the caller's account; region of the caller. strict: registryId must
- * be 12 digits (CreateRepository). */
-enum berr_code ep_registry(struct ecr_call *c, bool strict, struct registry_id *out,
-                           struct berr *err);
-/* registryId + repositoryName from the request (name borrowed from the request). */
+ * be 12 digits (CreateRepository). Another account's registry is refused (api_access_check:
+ * AccessDeniedException for c->action on repository `repo`, NULL meaning all of them). */
+enum berr_code ep_registry(struct ecr_call *c, bool strict, const char *repo,
+                           struct registry_id *out, struct berr *err);
+/* registryId + repositoryName from the request (name borrowed from the request); refused as
+ * in ep_registry. */
 enum berr_code ep_repo_addr(struct ecr_call *c, struct registry_id *reg, const char **name,
                             struct berr *err);
 /* Repo lookup with registryId + repositoryName from the request. */

@@ -183,8 +183,8 @@ static bool all_digits(const char *s, size_t n)
 	return true;
 }
 
-enum berr_code ep_registry(struct ecr_call *c, bool strict, struct registry_id *out,
-                           struct berr *err)
+enum berr_code ep_registry(struct ecr_call *c, bool strict, const char *repo,
+                           struct registry_id *out, struct berr *err)
 {
 	*out = c->caller;
 	const char *id = NULL;
@@ -196,14 +196,14 @@ enum berr_code ep_registry(struct ecr_call *c, bool strict, struct registry_id *
 	if (strict && !all_digits(id, 12))
 		return ep_invalid(err, "registryId", "must satisfy regular expression '[0-9]{12}'");
 	snprintf(out->account, sizeof(out->account), "%s", id);
-	return BERR_OK;
+	return api_access_check(c->srv, c->caller.account, out, c->action, repo, err);
 }
 
 enum berr_code ep_repo_addr(struct ecr_call *c, struct registry_id *reg, const char **name,
                             struct berr *err)
 {
 	enum berr_code rc = ep_repo_name(c->in, "repositoryName", name, err);
-	return rc == BERR_OK ? ep_registry(c, false, reg, err) : rc;
+	return rc == BERR_OK ? ep_registry(c, false, *name, reg, err) : rc;
 }
 
 enum berr_code ep_repo(struct ecr_call *c, struct meta_repo *out, struct berr *err)

@@ -285,7 +285,9 @@ static enum berr_code auth_check(json_t *in, enum phase ph, void *ctx, struct be
 }
 
 /* The token always names the caller's account: it authorises the principal, not the registry
- * in proxyEndpoint, so asking for another registry id cannot mint access to that account. */
+ * in proxyEndpoint, so asking for another registry id cannot mint access to that account (with
+ * --credentials, /v2 refuses that proxyEndpoint's Host for this token: access.c). ECR answers
+ * any registryIds, since ecr:GetAuthorizationToken has no resource to deny on. */
 static json_t *auth_data(struct ecr_call *c, const char *account, int64_t expires_s)
 {
 	struct token_claims claims = {.expires_at = expires_s};

@@ -186,7 +186,7 @@ enum berr_code ecr_create_repository(struct ecr_call *c, struct berr *err)
 	struct registry_id reg;
 	enum berr_code rc;
 	if ((rc = ep_repo_name(c->in, "repositoryName", &name, err)) != BERR_OK ||
-	    (rc = ep_registry(c, true, &reg, err)) != BERR_OK ||
+	    (rc = ep_registry(c, true, name, &reg, err)) != BERR_OK ||
 	    (rc = ep_array(c->in, "tags", false, 0, 0, &tags, err)) != BERR_OK ||
 	    (rc = parse_mutability(c->in, false, &mut, &filters, err)) != BERR_OK ||
 	    (rc = ep_object(c->in, "imageScanningConfiguration", false, &scan, err)) != BERR_OK ||
@@ -254,9 +254,10 @@ enum berr_code ecr_describe_repositories(struct ecr_call *c, struct berr *err)
 	json_t *names = NULL;
 	struct ep_page pg;
 	enum berr_code rc;
-	if ((rc = ep_registry(c, false, &reg, err)) != BERR_OK ||
-	    (rc = ep_array(c->in, "repositoryNames", false, 1, 100, &names, err)) != BERR_OK ||
-	    (rc = ep_page(c->in, 1000, 100, &pg, err)) != BERR_OK)
+	if ((rc = ep_array(c->in, "repositoryNames", false, 1, 100, &names, err)) != BERR_OK ||
+	    (rc = ep_page(c->in, 1000, 100, &pg, err)) != BERR_OK ||
+	    (rc = ep_registry(c, false, json_string_value(json_array_get(names, 0)), &reg, err)) !=
+	        BERR_OK)
 		return rc;
 	json_t *list = json_array();
 	json_object_set_new(c->out, "repositories", list);
@@ -304,7 +305,7 @@ enum berr_code ecr_delete_repository(struct ecr_call *c, struct berr *err)
 	struct meta_repo r = {0};
 	enum berr_code rc;
 	if ((rc = ep_repo_name(c->in, "repositoryName", &name, err)) != BERR_OK ||
-	    (rc = ep_registry(c, false, &reg, err)) != BERR_OK ||
+	    (rc = ep_registry(c, false, name, &reg, err)) != BERR_OK ||
 	    (rc = ep_bool(c->in, "force", &force, err)) != BERR_OK)
 		return rc;
 	rc = core_repo_delete(c->core, c->m, &reg, name, force, &r, err);
@@ -456,6 +457,9 @@ static enum berr_code arn_repo(struct ecr_call *c, bool write, struct meta_repo 
 	int alen = (int)(mt[3].rm_eo - mt[3].rm_so);
 	snprintf(reg.account, sizeof(reg.account), "%.*s", alen, arn + mt[3].rm_so);
 	const char *name = arn + mt[4].rm_so;
+	if ((rc = api_access_check(c->srv, c->caller.account, &reg, c->action, name, err)) !=
+	    BERR_OK)
+		return rc;
 	if (write && (rc = c->m->ops->txn_begin(c->m, err)) != BERR_OK)
 		return rc;
 	rc = core_repo_get(c->m, &reg, name, r, err);

@@ -164,6 +164,7 @@ void ecr_route(struct api_server *s, const struct api_req *req, struct api_resp 
 	call.srv = s;
 	call.core = s->core;
 	call.req = req;
+	call.action = act->name;
 	call.in = in;
 	call.out = json_object();
 	if (!borrows_lazily(act))

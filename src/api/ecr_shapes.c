@@ -10,15 +10,7 @@
 
 const char *ecr_partition(const char *region)
 {
-	if (str_has_prefix(region, "cn-"))
-		return "aws-cn";
-	if (str_has_prefix(region, "us-gov-"))
-		return "aws-us-gov";
-	if (str_has_prefix(region, "us-isob-"))
-		return "aws-iso-b";
-	if (str_has_prefix(region, "us-iso-"))
-		return "aws-iso";
-	return "aws";
+	return api_partition(region);
 }
 
 const char *ecr_dns_suffix(const char *region)

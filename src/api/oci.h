@@ -1,8 +1,9 @@
 /* oci.h - internals shared by the /v2 handlers (OCI Distribution Specification v1.1).
  *
  * The router parses /v2/<name>/<kind>/<ref>, authenticates (registry token or anonymous),
- * resolves the registry (token, else Host <account>.dkr.ecr.<region>.<domain>, else default)
- * and calls one handler. Handlers take a metadata connection only for the calls that need one,
+ * resolves the registry (token, else Host <account>.dkr.ecr.<region>.<domain>, else default;
+ * with --credentials a Host naming another account than the token's is refused, DENIED) and
+ * calls one handler. Handlers take a metadata connection only for the calls that need one,
  * never across a streamed body. */
 #ifndef BERTH_OCI_H
 #define BERTH_OCI_H
@@ -27,6 +28,8 @@ struct oci_call {
 	const struct api_req *req;
 	struct api_resp *resp;
 	struct registry_id reg;
+	/* The authenticated account (token or default); "" for a pre-signed download URL. */
+	char caller[64];
 	enum oci_kind kind;
 	char *name; /* repository name (new) or NULL */
 	char *ref;  /* tag/digest/uuid (new) or NULL */

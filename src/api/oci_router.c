@@ -4,7 +4,11 @@
  * `Authorization: Basic base64(AWS:<token>)` where the token comes from GetAuthorizationToken
  * (verified statelessly with the data-directory secret); otherwise 401 with a Basic challenge.
  * Without credentials anonymous access works. The token names the registry; without one the
- * Host `<account>.dkr.ecr.<region>.<domain>` does; else the default registry. Download URLs from
+ * Host `<account>.dkr.ecr.<region>.<domain>` does; else the default registry. With
+ * --credentials, a Host naming another account than the token's addresses that account's
+ * registry, which is refused with 403 DENIED and ECR's AccessDeniedException text (access.c:
+ * no resource-based policy is evaluated yet), for every endpoint but the /v2/ version check;
+ * without credentials the token still wins over the Host. Download URLs from
  * GetDownloadUrlForLayer carry their own signature instead of a token. */
 #include "../base/feat.h"
 
@@ -189,7 +193,10 @@ static bool authenticate(struct oci_call *c)
 {
 	snprintf(c->reg.account, sizeof(c->reg.account), "%s", c->srv->default_account);
 	snprintf(c->reg.region, sizeof(c->reg.region), "%s", DEFAULT_REGION);
-	registry_from_host(oci_header(c, "Host"), &c->reg);
+	struct registry_id host;
+	bool by_host = registry_from_host(oci_header(c, "Host"), &host);
+	if (by_host)
+		c->reg = host;
 	/* A pre-signed download URL (GetDownloadUrlForLayer) authenticates itself. */
 	if (c->kind == OCI_BLOB && oci_arg(c, "X-Berth-Signature"))
 		return true;
@@ -200,6 +207,7 @@ static bool authenticate(struct oci_call *c)
 		/* Anonymous access; a valid token still selects its registry. */
 		if (authz)
 			check_token(c, authz, &err);
+		snprintf(c->caller, sizeof(c->caller), "%s", c->reg.account);
 		return true;
 	}
 	if (!authz) {
@@ -208,8 +216,13 @@ static bool authenticate(struct oci_call *c)
 		return false;
 	}
 	enum berr_code rc = check_token(c, authz, &err);
-	if (rc == BERR_OK)
+	if (rc == BERR_OK) {
+		snprintf(c->caller, sizeof(c->caller), "%s", c->reg.account);
+		/* The Host names another account's registry: oci_call_init refuses it. */
+		if (by_host && strcmp(host.account, c->reg.account) != 0)
+			c->reg = host;
 		return true;
+	}
 	if (rc == BERR_TOKEN_EXPIRED) {
 		oci_fail(c->resp, BERR_TOKEN_EXPIRED,
 		         "Your authorization token has expired. Reauthenticate and try again.");
@@ -218,6 +231,34 @@ static bool authenticate(struct oci_call *c)
 		oci_fail(c->resp, BERR_AUTH_SIGNATURE, "%s", err.msg);
 	}
 	return false;
+}
+
+/* The ECR action a /v2 request stands for (the one ECR's own /v2 names when it denies). */
+static const char *oci_action(const struct oci_call *c)
+{
+	const char *m = c->req->method;
+	switch (c->kind) {
+	case OCI_CATALOG:
+		return "DescribeRepositories";
+	case OCI_TAGS:
+		return "ListImages";
+	case OCI_REFERRERS:
+		return "ListImageReferrers";
+	case OCI_MANIFEST:
+		return strcmp(m, "PUT") == 0      ? "PutImage"
+		       : strcmp(m, "DELETE") == 0 ? "BatchDeleteImage"
+		                                  : "BatchGetImage";
+	case OCI_BLOB:
+		return strcmp(m, "HEAD") == 0     ? "BatchCheckLayerAvailability"
+		       : strcmp(m, "DELETE") == 0 ? "BatchDeleteImage"
+		                                  : "GetDownloadUrlForLayer";
+	case OCI_UPLOADS:
+		return "InitiateLayerUpload";
+	case OCI_UPLOAD:
+		return strcmp(m, "PUT") == 0 ? "CompleteLayerUpload" : "UploadLayerPart";
+	default:
+		return "BatchGetImage";
+	}
 }
 
 bool oci_call_init(struct oci_call *c, struct api_server *s, const struct api_req *req,
@@ -237,6 +278,13 @@ bool oci_call_init(struct oci_call *c, struct api_server *s, const struct api_re
 		return false;
 	if (c->name && !ref_repo_name_is_valid(c->name)) {
 		oci_fail(resp, BERR_NAME_INVALID, "invalid repository name '%.256s'", c->name);
+		return false;
+	}
+	struct berr err;
+	err_clear(&err);
+	if (c->caller[0] && c->kind != OCI_BASE &&
+	    api_access_check(s, c->caller, &c->reg, oci_action(c), c->name, &err) != BERR_OK) {
+		api_oci_error(resp, &err);
 		return false;
 	}
 	return true;

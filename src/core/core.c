@@ -1,11 +1,20 @@
-/* core.c - opening the data directory, registry documents and signed blob URLs.
+/* core.c - opening the data directory, its one-server lock, registry documents and signed
+ * blob URLs.
  *
  * Data directory layout:
  *     berth.db (+ -wal, -shm)   metadata (SQLite, WAL)
  *     secret                    32 random bytes, 0600: HMAC key for tokens and URLs; every
  *                               node of a cluster must share it
+ *     serve.lock                held (flock(2), exclusive) by the one `berth serve` that owns
+ *                               the directory, for its lifetime; holds its PID; never removed
  *     locks/<upload id>         flock(2) files serialising appends to one upload session
- *     blobs/, uploads/          the blob store (blob_fs.c) */
+ *     blobs/, uploads/          the blob store (blob_fs.c)
+ *
+ * One server per data directory: a second one is nearly always a mistake (a copy left running,
+ * a service started twice), and berth serve is built as the directory's one writer process:
+ * its write gate and group commit queue the writers of its own process, and another server's
+ * would fall back to SQLite's busy polling. Maintenance commands (gc, fsck, lifecycle) do not
+ * take the lock: they are built to run beside a server. */
 #include "../base/feat.h"
 
 #include "core_int.h"
@@ -71,6 +80,59 @@ enum berr_code core_open(const char *data_dir, int pool_size, struct core **out,
 	}
 	*out = c;
 	return BERR_OK;
+}
+
+enum berr_code core_serve_lock(const char *data_dir, int *fd, struct berr *err)
+{
+	enum berr_code rc = fs_mkdirs(data_dir, err);
+	if (rc != BERR_OK)
+		return rc;
+	char *path = xasprintf("%s/serve.lock", data_dir);
+	int d = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (d < 0) {
+		rc = err_sys(err, BERR_IO, errno, "cannot open %s: %s", path, strerror(errno));
+		goto out;
+	}
+	int r;
+	while ((r = flock(d, LOCK_EX | LOCK_NB)) < 0 && errno == EINTR)
+		;
+	if (r < 0) {
+		int e = errno;
+		if (e == EWOULDBLOCK) {
+			/* The owner writes its PID right after taking the lock: it may not be
+			 * there yet. */
+			char buf[32] = "";
+			ssize_t n = pread(d, buf, sizeof(buf) - 1, 0);
+			long pid = n > 0 ? strtol(buf, NULL, 10) : 0;
+			char who[40] = "";
+			if (pid > 0)
+				snprintf(who, sizeof(who), " (pid %ld)", pid);
+			rc = err_set(err, BERR_CONFLICT,
+			             "data directory %s is in use by another berth serve%s",
+			             data_dir, who);
+		} else {
+			rc = err_sys(err, BERR_IO, e, "cannot lock %s: %s", path, strerror(e));
+		}
+		close(d);
+		goto out;
+	}
+	char pid[32];
+	int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(d, 0) < 0 || pwrite(d, pid, (size_t)n, 0) != n) {
+		rc = err_sys(err, BERR_IO, errno, "cannot write %s: %s", path, strerror(errno));
+		close(d);
+		goto out;
+	}
+	*fd = d;
+out:
+	free(path);
+	return rc;
+}
+
+void core_serve_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd); /* drops the flock; the file and its stale PID stay */
 }
 
 void core_close(struct core *c)

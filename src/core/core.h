@@ -63,6 +63,14 @@ static inline struct registry_id registry_id_of(const char *account, const char 
 enum berr_code core_open(const char *data_dir, int pool_size, struct core **out, struct berr *err);
 void core_close(struct core *c);
 
+/* Makes the calling process the one server of data_dir (created if missing): takes an
+ * exclusive flock(2) on data-dir/serve.lock without waiting and writes the PID into it. *fd is
+ * the lock, held until core_serve_unlock or the process exits. BERR_CONFLICT "data directory
+ * DIR is in use by another berth serve (pid N)" when another process holds it. Only `berth
+ * serve` takes it; maintenance commands run beside a server. Call before core_open. */
+enum berr_code core_serve_lock(const char *data_dir, int *fd, struct berr *err);
+void core_serve_unlock(int fd);
+
 /* ---- group commit ---- */
 
 /* A change to run inside a transaction on the connection m it is given (not the caller's). */

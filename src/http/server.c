@@ -16,6 +16,7 @@
 #include "../base/util.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdatomic.h>
@@ -267,8 +268,19 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("mhd: %s", line);
 }
 
-enum berr_code http_start(struct api_server *api, const char *host, int port,
-                          struct http_server **out, struct berr *err)
+/* The listening socket is ours, not MHD's, so that a busy address is found before anything
+ * else starts, with errno to say why. SO_REUSEADDR (what MHD would set) lets a restarted
+ * server bind at once while connections of the previous one linger in TIME_WAIT; SO_REUSEPORT
+ * is not set: it let a second server bind the same port and the kernel split connections
+ * between two data directories. */
+static enum berr_code listen_error(const char *what, const char *host, int port, int e,
+                                   struct berr *err)
+{
+	return err_sys(err, BERR_IO, e, "cannot %s %s:%d: %s", what, host, port,
+	               e == EADDRINUSE ? "address already in use" : strerror(e));
+}
+
+enum berr_code http_bind(const char *host, int port, struct http_listener *out, struct berr *err)
 {
 	struct addrinfo hints = {0}, *ai = NULL;
 	hints.ai_family = AF_UNSPEC;
@@ -280,25 +292,69 @@ enum berr_code http_start(struct api_server *api, const char *host, int port,
 	if (gai != 0)
 		return err_set(err, BERR_INVALID, "cannot resolve listen address %s: %s", host,
 		               gai_strerror(gai));
+	enum berr_code rc = BERR_OK;
+	int one = 1;
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		rc = listen_error("create a socket for", host, port, errno, err);
+	} else if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	           (ai->ai_family == AF_INET6 &&
+	            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)) {
+		rc = listen_error("set socket options for", host, port, errno, err);
+	} else if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		rc = listen_error("listen on", host, port, errno, err);
+	}
+	if (rc != BERR_OK && fd >= 0)
+		close(fd);
+	if (rc == BERR_OK) {
+		out->fd = fd;
+		out->ipv6 = ai->ai_family == AF_INET6;
+		snprintf(out->host, sizeof(out->host), "%s", host);
+		out->port = port;
+	}
+	freeaddrinfo(ai);
+	return rc;
+}
+
+void http_unbind(struct http_listener *l)
+{
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = -1;
+}
+
+enum berr_code http_start(struct api_server *api, struct http_listener *l, struct http_server **out,
+                          struct berr *err)
+{
+	/* listen(2) checks again: two servers that bound the port at the same moment (both with
+	 * SO_REUSEADDR, neither listening yet) are told apart here. */
+	if (listen(l->fd, SOMAXCONN) < 0) {
+		enum berr_code rc = listen_error("listen on", l->host, l->port, errno, err);
+		http_unbind(l);
+		return rc;
+	}
 	struct http_server *h = xcalloc(1, sizeof(*h));
 	h->api = api;
 	atomic_init(&h->inflight, 0);
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
 	                 MHD_USE_ERROR_LOG | MHD_USE_ITC;
-	if (ai->ai_family == AF_INET6)
+	if (l->ipv6)
 		flags |= MHD_USE_IPv6;
-	h->d = MHD_start_daemon(
-	    flags, (uint16_t)port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned)MAX_CONNECTIONS, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	    (size_t)CONNECTION_MEMORY, MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
-	freeaddrinfo(ai);
+	/* MHD owns the socket from here (it closes it on stop, or hands it back on quiesce). */
+	h->d = MHD_start_daemon(flags, (uint16_t)l->port, NULL, NULL, on_request, h,
+	                        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)l->fd,
+	                        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+	                        MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
+	                        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+	                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
+	                        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
+	/* Whether a failed MHD_start_daemon closed the socket is not specified: it is left
+	 * alone (closing it twice could close another thread's file; the process exits). */
+	l->fd = -1;
 	if (!h->d) {
 		free(h);
-		return err_set(err, BERR_IO, "cannot listen on %s:%d (address in use?)", host,
-		               port);
+		return err_set(err, BERR_IO, "cannot start the HTTP server on %s:%d", l->host,
+		               l->port);
 	}
 	*out = h;
 	return BERR_OK;

@@ -49,7 +49,10 @@ static void usage(FILE *f)
 	    "  --credentials FILE      enable SigV4 verification; lines of\n"
 	    "                          ACCESS_KEY_ID SECRET_ACCESS_KEY ACCOUNT_ID ('#' comments)\n"
 	    "  --log-level LEVEL       debug, info, warn or error (default info)\n"
-	    "  -h, --help              this text\n",
+	    "  -h, --help              this text\n"
+	    "\n"
+	    "One server per address and per data directory: serve exits with status 1 when\n"
+	    "another process listens on the address or serves the data directory.\n",
 	    DEFAULT_LISTEN, DEFAULT_DATA_DIR, DEFAULT_ACCOUNT);
 }
 
@@ -183,9 +186,21 @@ static int cmd_serve(int argc, char **argv)
 	api.base_url = xasprintf("http://%s", listen);
 	struct core *core = NULL;
 	struct http_server *http = NULL;
+	struct http_listener listener = {.fd = -1};
 	struct bg *bg = NULL;
+	int owner = -1;
 	int status = 1;
 	if (creds && api_creds_load(&api, creds, &err) != BERR_OK) {
+		fprintf(stderr, "berth: %s\n", err.msg);
+		goto out;
+	}
+	/* One server per port and per data directory, checked before anything is opened: the
+	 * port is bound (not yet accepting), then the directory locked. */
+	if (http_bind(host, port, &listener, &err) != BERR_OK) {
+		fprintf(stderr, "berth: %s\n", err.msg);
+		goto out;
+	}
+	if (core_serve_lock(data_dir, &owner, &err) != BERR_OK) {
 		fprintf(stderr, "berth: %s\n", err.msg);
 		goto out;
 	}
@@ -198,7 +213,7 @@ static int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "berth: %s\n", err.msg);
 		goto out;
 	}
-	if (http_start(&api, host, port, &http, &err) != BERR_OK) {
+	if (http_start(&api, &listener, &http, &err) != BERR_OK) {
 		fprintf(stderr, "berth: %s\n", err.msg);
 		goto out;
 	}
@@ -213,8 +228,10 @@ static int cmd_serve(int argc, char **argv)
 	status = 0;
 out:
 	http_stop(http, 0);
+	http_unbind(&listener);
 	bg_stop(bg);
 	core_close(core);
+	core_serve_unlock(owner);
 	api_server_fini(&api);
 	if (status == 0)
 		log_info("stopped");

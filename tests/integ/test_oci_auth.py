@@ -3,8 +3,8 @@ Spec v1.1 "Determining support" and error codes UNAUTHORIZED/DENIED):
 with --credentials every /v2 request needs Basic base64(AWS:<GetAuthorizationToken password>),
 verified statelessly (signature, expiry, account, region); otherwise 401 with a Basic challenge.
 Expired tokens get 403 DENIED "token expired". The registry comes from the token, else from a
-Host <account>.dkr.ecr.<region>.<domain>, else the default. Without credentials anonymous
-access works. Also skopeo with and without credentials."""
+Host <account>.dkr.ecr.<region>.<domain>, else the default; a Host naming another account than
+the token's is refused (403 DENIED). Without credentials anonymous access works. Also skopeo with and without credentials."""
 
 import base64
 import os
@@ -188,13 +188,28 @@ class Tokens(Base):
         self.assertIn(name, one.get("_catalog").json()["repositories"])
         self.assertNotIn(name, two_us.get("_catalog").json()["repositories"])
 
-    def test_token_wins_over_host(self):
+    def test_host_of_another_account_is_denied(self):
+        """A Host naming another account's registry is that registry, which the token's
+        account may not reach (test_cross_account.py covers every endpoint)."""
+        name = uniq("host")
+        client(ONE).create_repository(repositoryName=name)
+        client(TWO).create_repository(repositoryName=name)
+        v = self.v2(auth=registry_password(client(ONE)),
+                    host="%s.dkr.ecr.us-east-1.amazonaws.com" % TWO[2])
+        self.assertOciError(
+            v.get("%s/tags/list" % name), "DENIED", 403,
+            msg="User: arn:aws:iam::%s:root is not authorized to perform: ecr:ListImages on "
+                "resource: arn:aws:ecr:us-east-1:%s:repository/%s because no resource-based "
+                "policy allows the ecr:ListImages action" % (ONE[2], TWO[2], name))
+        self.assertStatus(v.get(""), 200)
+
+    def test_token_wins_over_host_of_same_account(self):
+        """A Host naming the token's own account in another region: the token's registry."""
         name = uniq("host")
         client(ONE).create_repository(repositoryName=name)
         v = self.v2(auth=registry_password(client(ONE)),
-                    host="%s.dkr.ecr.us-east-1.amazonaws.com" % TWO[2])
-        r = v.get("%s/tags/list" % name)
-        self.assertStatus(r, 200)
+                    host="%s.dkr.ecr.eu-west-1.amazonaws.com" % ONE[2])
+        self.assertStatus(v.get("%s/tags/list" % name), 200)
 
     def test_token_valid_for_every_registry_call(self):
         """A token from one region works for the whole session: push, pull, delete."""

@@ -53,9 +53,16 @@ class SignedRequests(BerthCase):
                 % (name, TWO[2]))
         r = client(TWO).create_repository(repositoryName=name)["repository"]
         self.assertEqual(TWO[2], r["registryId"])
-        # explicit registryId of the other account addresses that registry
-        got = client(ONE).describe_repositories(registryId=TWO[2], repositoryNames=[name])
-        self.assertEqual(TWO[2], got["repositories"][0]["registryId"])
+        # naming the other account's registry is refused (test_cross_account.py: every case)
+        self.assertClientError(
+            "AccessDeniedException", client(ONE).describe_repositories, registryId=TWO[2],
+            repositoryNames=[name],
+            msg="User: arn:aws:iam::%s:root is not authorized to perform: "
+                "ecr:DescribeRepositories on resource: arn:aws:ecr:us-east-1:%s:repository/%s "
+                "because no resource-based policy allows the ecr:DescribeRepositories action"
+                % (ONE[2], TWO[2], name))
+        got = client(ONE).describe_repositories(registryId=ONE[2], repositoryNames=[name])
+        self.assertEqual(ONE[2], got["repositories"][0]["registryId"])
 
     def test_region_from_scope(self):
         name = uniq("region")
