@@ -6,13 +6,19 @@
 
 #include <string.h>
 
+#define NO_SPACE_MSG                                                                               \
+	"The registry's storage is full; nothing of this request was stored. Retry once space "    \
+	"is freed."
+
 void api_ecr_error(struct api_resp *r, const struct berr *e, json_t *extra)
 {
 	enum berr_code c = e->code == BERR_OK ? BERR_INTERNAL : e->code;
 	r->status = err_ecr_status(c);
 	const char *type = err_ecr_type(c);
 	/* Internal details (paths, SQLite messages) are logged, never sent. */
-	const char *msg = r->status >= 500 ? "An internal error occurred in berth." : e->msg;
+	const char *msg = c == BERR_NO_SPACE ? NO_SPACE_MSG
+	                  : r->status >= 500 ? "An internal error occurred in berth."
+	                                     : e->msg;
 	json_t *body = json_pack("{s:s, s:s}", "__type", type, "message", msg);
 	if (extra)
 		json_object_update(body, extra);
@@ -26,7 +32,9 @@ void api_oci_error(struct api_resp *r, const struct berr *e)
 {
 	enum berr_code c = e->code == BERR_OK ? BERR_INTERNAL : e->code;
 	r->status = err_oci_status(c);
-	const char *msg = r->status >= 500 ? "internal error" : e->msg;
+	const char *msg = c == BERR_NO_SPACE ? NO_SPACE_MSG
+	                  : r->status >= 500 ? "internal error"
+	                                     : e->msg;
 	json_t *body = json_pack("{s:[{s:s, s:s, s:o}]}", "errors", "code", err_oci_code(c),
 	                         "message", msg, "detail", json_object());
 	api_json_body(r, body);

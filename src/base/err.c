@@ -3,6 +3,7 @@
 
 #include "err.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -53,6 +54,9 @@ enum berr_code err_set(struct berr *e, enum berr_code c, const char *fmt, ...)
 
 enum berr_code err_sys(struct berr *e, enum berr_code c, int errnum, const char *fmt, ...)
 {
+	/* A full disk is not a fault of the data: callers and clients may act on it. */
+	if (c == BERR_IO && (errnum == ENOSPC || errnum == EDQUOT))
+		c = BERR_NO_SPACE;
 	va_list ap;
 	va_start(ap, fmt);
 	err_vset(e, c, errnum, fmt, ap);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -175,6 +176,31 @@ int64_t duration_parse_ms(const char *s)
 	return (int64_t)v * mult;
 }
 
+int64_t size_parse_bytes(const char *s)
+{
+	if (!s || !isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	char *end = NULL;
+	long long v = strtoll(s, &end, 10);
+	if (errno || v < 0)
+		return -1;
+	static const char units[] = "KMGT";
+	int shift = 0;
+	if (*end) {
+		const char *u = strchr(units, toupper((unsigned char)*end));
+		if (!u)
+			return -1;
+		shift = 10 * (int)(u - units + 1);
+		end++;
+		if (strcmp(end, "") != 0 && strcmp(end, "B") != 0 && strcmp(end, "iB") != 0)
+			return -1;
+	}
+	if (v > (1LL << (62 - shift)))
+		return -1;
+	return (int64_t)v << shift;
+}
+
 /* mkdir that accepts an existing directory (but not an existing file). */
 static int mkdir_one(const char *p)
 {
@@ -270,6 +296,16 @@ out:
 	free(tmp);
 	free(dcopy);
 	return rc;
+}
+
+enum berr_code fs_space(const char *path, int64_t *avail, int64_t *total, struct berr *err)
+{
+	struct statvfs sv;
+	if (statvfs(path, &sv) < 0)
+		return err_sys(err, BERR_IO, errno, "statvfs %s: %s", path, strerror(errno));
+	*avail = (int64_t)sv.f_bavail * (int64_t)sv.f_frsize;
+	*total = (int64_t)sv.f_blocks * (int64_t)sv.f_frsize;
+	return BERR_OK;
 }
 
 enum berr_code fs_read_all(const char *path, size_t limit, char **out, size_t *len,

@@ -39,6 +39,9 @@ void hex_encode(const unsigned char *in, size_t n, char *out);
 int hex_digit(unsigned char c);
 /* Parses a duration like "30s", "10m", "1h", "2d" or plain seconds; -1 if malformed. */
 int64_t duration_parse_ms(const char *s);
+/* Parses a size like "512", "64K", "64M", "1G", "2T" (powers of 1024; "MiB", "MB" and "m"
+ * read alike); -1 if malformed or beyond 2^62. */
+int64_t size_parse_bytes(const char *s);
 
 /* mkdir -p with mode 0755. */
 enum berr_code fs_mkdirs(const char *path, struct berr *err);
@@ -47,6 +50,9 @@ enum berr_code fs_fsync_dir(const char *dir, struct berr *err);
 /* Writes data to path via tmp file + fsync + rename + fsync dir: readers see old or new. */
 enum berr_code fs_write_atomic(const char *path, const void *data, size_t len, int mode,
                                struct berr *err);
+/* Bytes an unprivileged writer may still use (*avail) and the size (*total) of the file
+ * system holding path. */
+enum berr_code fs_space(const char *path, int64_t *avail, int64_t *total, struct berr *err);
 /* Reads a whole (small) file; *out is new (free it); BERR_NOT_FOUND if absent. */
 enum berr_code fs_read_all(const char *path, size_t limit, char **out, size_t *len,
                            struct berr *err);

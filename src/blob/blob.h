@@ -68,6 +68,10 @@ struct blob_ops {
 	enum berr_code (*walk)(struct blob_store *b, blob_walk_fn fn, void *ctx, struct berr *err);
 	enum berr_code (*upload_walk)(struct blob_store *b, blob_walk_fn fn, void *ctx,
 	                              struct berr *err);
+	/* Free (*avail) and total bytes where blobs and uploads are written; both -1 when the
+	 * store cannot tell (an object store). */
+	enum berr_code (*space)(struct blob_store *b, int64_t *avail, int64_t *total,
+	                        struct berr *err);
 	/* Deletes blob (digest, gen); missing is not an error. */
 	enum berr_code (*remove)(struct blob_store *b, const char *digest, const char *gen,
 	                         struct berr *err);

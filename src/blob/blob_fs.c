@@ -634,6 +634,12 @@ static enum berr_code fs_remove(struct blob_store *b, const char *digest, const 
 	return BERR_OK;
 }
 
+static enum berr_code fs_space_of(struct blob_store *b, int64_t *avail, int64_t *total,
+                                  struct berr *err)
+{
+	return fs_space(self(b)->uploads, avail, total, err);
+}
+
 /* Lists dir, calling visit(ctx, dir, entry name) for regular files. */
 static enum berr_code list_dir(const char *dir, int (*visit)(void *, const char *, const char *),
                                void *ctx, bool *stopped, struct berr *err)
@@ -739,6 +745,7 @@ static const struct blob_ops fs_ops = {
     .walk = fs_walk,
     .upload_walk = fs_upload_walk,
     .remove = fs_remove,
+    .space = fs_space_of,
 };
 
 enum berr_code blob_fs_open(const char *dir, struct blob_store **out, struct berr *err)

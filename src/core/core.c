@@ -57,6 +57,7 @@ static enum berr_code load_secret(const char *dir, unsigned char key[32], struct
 enum berr_code core_open(const char *data_dir, int pool_size, struct core **out, struct berr *err)
 {
 	struct core *c = xcalloc(1, sizeof(*c));
+	c->reserve = -1;
 	c->pulls = core_pulls_new();
 	c->lists = core_list_cache_new();
 	enum berr_code rc = fs_mkdirs(data_dir, err);

@@ -38,9 +38,23 @@ struct core {
 	struct core_writer *writer;
 	struct core_list_cache *lists;
 	struct blob_store *blobs;
-	char *lock_dir;           /* data-dir/locks: upload session locks */
-	unsigned char secret[32]; /* HMAC key for registry tokens and download URLs */
+	char *lock_dir;                    /* data-dir/locks: upload session locks */
+	unsigned char secret[32];          /* HMAC key for registry tokens and download URLs */
+	int64_t reserve;                   /* storage reserve in bytes; -1: CORE_RESERVE_DEFAULT */
+	_Atomic int64_t space_ok_until[2]; /* space.c: clock_mono_ms() until which to skip checks */
 };
+
+/* ---- the storage reserve (space.c) ----
+ * Space kept free on the file systems of the blob store and of the database, so that deletes,
+ * gc and lifecycle - which need a little room to record what they free - still work when
+ * pushes have filled the disk. Pushes stop at the reserve with BERR_NO_SPACE; nothing else
+ * is refused. Default: 64 MiB, or a tenth of a file system smaller than 640 MiB. */
+#define CORE_RESERVE_DEFAULT (64LL << 20)
+enum core_space { CORE_SPACE_BLOBS, CORE_SPACE_META };
+/* BERR_NO_SPACE if writing `need` more bytes where `where` grows would leave less free than
+ * the reserve. Stores that cannot tell their free space never refuse. Thread-safe. */
+enum berr_code core_space_check(struct core *c, enum core_space where, int64_t need,
+                                struct berr *err);
 
 /* A registry = (account, region). account is 12 digits for registries that can hold
  * repositories; lookups accept any short string (a malformed id names an empty registry). */

@@ -387,7 +387,7 @@ enum berr_code core_lifecycle_apply_all(struct core *c, struct meta *m, bool dry
 		                                        dry_run, now_ms, fn, ctx, &k, &e);
 		/* One repository's failure (deleted meanwhile, bad stored policy) must not stop
 		 * the others; only database trouble aborts the pass. */
-		if (r == BERR_IO || r == BERR_BUSY || r == BERR_INTERNAL) {
+		if (r == BERR_IO || r == BERR_BUSY || r == BERR_INTERNAL || r == BERR_NO_SPACE) {
 			*err = e;
 			rc = r;
 		} else if (r != BERR_OK && r != BERR_REPO_NOT_FOUND &&

@@ -46,7 +46,14 @@ struct core_upload_writer {
 	bool pipe_tried;
 	int64_t start;   /* size before this write */
 	int64_t written; /* bytes appended by this writer */
+	int64_t checked; /* written when the storage reserve was last checked */
 };
+
+/* The storage reserve is checked when a write starts and every SPACE_STEP bytes, asking room
+ * for SPACE_AHEAD bytes per upload receiving: its next step plus what the blob store may have
+ * accepted but not yet allocated (asynchronous direct writes: a few MiB per upload). */
+#define SPACE_STEP (1024 * 1024)
+#define SPACE_AHEAD (SPACE_STEP + 4 * 1024 * 1024)
 
 /* ---- hashing on another core ----
  * A request thread receiving a lone push spends about half its time in SHA-256 while the other
@@ -219,6 +226,9 @@ static enum berr_code load_row(struct meta *m, const struct meta_repo *repo, con
 enum berr_code core_upload_start(struct core *c, struct meta *m, const struct meta_repo *repo,
                                  char out_id[37], struct berr *err)
 {
+	enum berr_code rc = core_space_check(c, CORE_SPACE_META, 16384, err);
+	if (rc != BERR_OK)
+		return rc;
 	struct meta_upload u = {0};
 	uuid_v4(u.id);
 	u.repo_id = repo->id;
@@ -232,8 +242,7 @@ enum berr_code core_upload_start(struct core *c, struct meta *m, const struct me
 	/* Row first, then file: gc treats an upload file without a row as an orphan, so the row
 	 * must exist before the file can be seen (a crash in between leaves a row whose file is
 	 * missing, which upload expiry removes). */
-	enum berr_code rc = m->ops->upload_insert(m, &u, err);
-	if (rc != BERR_OK)
+	if ((rc = m->ops->upload_insert(m, &u, err)) != BERR_OK)
 		return rc;
 	if ((rc = c->blobs->ops->upload_create(c->blobs, u.id, err)) != BERR_OK) {
 		struct berr e;
@@ -284,6 +293,8 @@ enum berr_code core_upload_open(struct core *c, struct meta *m, const struct met
 		goto fail;
 	}
 	w->start = w->row.size;
+	if ((rc = core_space_check(c, CORE_SPACE_BLOBS, SPACE_AHEAD, err)) != BERR_OK)
+		goto fail;
 	if ((rc = c->blobs->ops->upload_open(c->blobs, id, w->start, &w->file, err)) != BERR_OK)
 		goto fail;
 	*out = w;
@@ -305,6 +316,13 @@ int64_t core_upload_writer_parts(const struct core_upload_writer *w)
 enum berr_code core_upload_write(struct core_upload_writer *w, const void *data, size_t len,
                                  struct berr *err)
 {
+	if (w->written - w->checked >= SPACE_STEP) {
+		int64_t need = (int64_t)SPACE_AHEAD * atomic_load(&writers_open);
+		enum berr_code rc = core_space_check(w->c, CORE_SPACE_BLOBS, need, err);
+		if (rc != BERR_OK)
+			return rc;
+		w->checked = w->written;
+	}
 	enum berr_code rc = w->c->blobs->ops->upload_append(w->file, data, len, err);
 	if (rc != BERR_OK)
 		return rc;

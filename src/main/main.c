@@ -49,6 +49,12 @@ static void usage(FILE *f)
 	    "  --credentials FILE      enable SigV4 verification; lines of\n"
 	    "                          ACCESS_KEY_ID SECRET_ACCESS_KEY ACCOUNT_ID ('#' comments)\n"
 	    "  --log-level LEVEL       debug, info, warn or error (default info)\n"
+	    "  --lifecycle-interval D  apply lifecycle policies this often (default 1h; 0 = "
+	    "never)\n"
+	    "  --gc-interval D         collect garbage this often (default 1h; 0 = never)\n"
+	    "  --gc-grace D            spare blobs and uploads younger than this (default 1h)\n"
+	    "  --storage-reserve SIZE  space pushes leave free for deletes and gc (default 64M,\n"
+	    "                          or a tenth of a smaller file system)\n"
 	    "  -h, --help              this text\n"
 	    "\n"
 	    "One server per address and per data directory: serve exits with status 1 when\n"
@@ -96,11 +102,13 @@ static int cmd_serve(int argc, char **argv)
 {
 	const char *listen = DEFAULT_LISTEN, *data_dir = DEFAULT_DATA_DIR;
 	const char *account = DEFAULT_ACCOUNT, *creds = NULL;
+	int64_t reserve = -1;
 	struct bg_opts bo = {3600000, 3600000, 3600000};
 	static const struct option opts[] = {
 	    {"lifecycle-interval", required_argument, NULL, 'L'},
 	    {"gc-interval", required_argument, NULL, 'G'},
 	    {"gc-grace", required_argument, NULL, 'g'},
+	    {"storage-reserve", required_argument, NULL, 'R'},
 	    {"listen", required_argument, NULL, 'l'},
 	    {"data-dir", required_argument, NULL, 'd'},
 	    {"account-id", required_argument, NULL, 'a'},
@@ -124,6 +132,12 @@ static int cmd_serve(int argc, char **argv)
 			break;
 		case 'c':
 			creds = optarg;
+			break;
+		case 'R':
+			if ((reserve = size_parse_bytes(optarg)) < 0) {
+				fprintf(stderr, "berth: bad size '%s' (try 512M, 1G)\n", optarg);
+				return 2;
+			}
 			break;
 		case 'L':
 		case 'G':
@@ -209,6 +223,7 @@ static int cmd_serve(int argc, char **argv)
 		goto out;
 	}
 	api.core = core;
+	core->reserve = reserve;
 	if (bg_start(core, &bo, &bg, &err) != BERR_OK) {
 		fprintf(stderr, "berth: %s\n", err.msg);
 		goto out;

@@ -82,6 +82,15 @@ enum berr_code meta_pool_open(const char *path, int size, struct meta_pool **out
 	return BERR_OK;
 }
 
+enum berr_code meta_pool_space(struct meta_pool *p, int64_t *avail, int64_t *total,
+                               struct berr *err)
+{
+	struct meta *m = meta_pool_acquire(p);
+	enum berr_code rc = m->ops->space(m, avail, total, err);
+	meta_pool_release(p, m);
+	return rc;
+}
+
 struct meta *meta_pool_acquire(struct meta_pool *p)
 {
 	pthread_mutex_lock(&p->mu);

@@ -296,6 +296,10 @@ struct meta_ops {
 	                         const char *name, const char *value, struct berr *err);
 	enum berr_code (*kv_delete)(struct meta *m, const char *account, const char *region,
 	                            const char *name, struct berr *err);
+
+	/* Room the database can still use (*avail: free bytes of its file system plus pages it
+	 * freed and will reuse) and the file system's size (*total); both -1 if unknown. */
+	enum berr_code (*space)(struct meta *m, int64_t *avail, int64_t *total, struct berr *err);
 };
 
 struct meta {
@@ -321,6 +325,9 @@ static inline void meta_close(struct meta *m)
 /* A fixed-size pool of connections shared by server threads. acquire blocks while all are in
  * use. Thread-safe. */
 struct meta_pool;
+/* The space op on a connection of the pool (it waits for one). Thread-safe. */
+enum berr_code meta_pool_space(struct meta_pool *p, int64_t *avail, int64_t *total,
+                               struct berr *err);
 enum berr_code meta_pool_open(const char *path, int size, struct meta_pool **out, struct berr *err);
 struct meta *meta_pool_acquire(struct meta_pool *p);
 void meta_pool_release(struct meta_pool *p, struct meta *m);

@@ -297,6 +297,7 @@ struct meta_sqlite {
 	 * than the connection's user, hence its own lock). -1 until first needed. */
 	pthread_mutex_t wal_mu;
 	int wal_fd;
+	char *path; /* the database file (its file system is where the database grows) */
 };
 
 static struct meta_sqlite *self(struct meta *m)
@@ -373,6 +374,8 @@ static enum berr_code db_err(struct meta_sqlite *s, int rc, struct berr *err)
 	if (prim == SQLITE_CONSTRAINT)
 		return err_set(err, BERR_CONFLICT, "constraint violation: %s",
 		               sqlite3_errmsg(s->db));
+	if (prim == SQLITE_FULL)
+		return err_set(err, BERR_NO_SPACE, "database error: %s", sqlite3_errmsg(s->db));
 	return err_set(err, BERR_IO, "database error: %s", sqlite3_errmsg(s->db));
 }
 
@@ -615,6 +618,7 @@ static void sq_close(struct meta *m)
 		sqlite3_finalize(s->stmts[i]);
 	sqlite3_close(s->db);
 	gate_put(s->gate);
+	free(s->path);
 	free(s);
 }
 
@@ -1823,6 +1827,31 @@ static enum berr_code sq_refs_missing(struct meta *m, meta_badref_fn fn, void *c
 	return each_row(s, q, badref_row, &cb, err);
 }
 
+/* The integer a PRAGMA returns. */
+static enum berr_code pragma_int(struct meta_sqlite *s, const char *sql, int64_t *out,
+                                 struct berr *err)
+{
+	sqlite3_stmt *q = NULL;
+	int rc = sqlite3_prepare_v2(s->db, sql, -1, &q, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW)
+		*out = sqlite3_column_int64(q, 0);
+	enum berr_code ec = rc == SQLITE_ROW ? BERR_OK : db_err(s, rc, err);
+	sqlite3_finalize(q);
+	return ec;
+}
+
+static enum berr_code sq_space(struct meta *m, int64_t *avail, int64_t *total, struct berr *err)
+{
+	struct meta_sqlite *s = self(m);
+	enum berr_code rc = fs_space(s->path, avail, total, err);
+	int64_t pages = 0, page_size = 0;
+	if (rc == BERR_OK &&
+	    (rc = pragma_int(s, "PRAGMA freelist_count", &pages, err)) == BERR_OK &&
+	    (rc = pragma_int(s, "PRAGMA page_size", &page_size, err)) == BERR_OK)
+		*avail += pages * page_size; /* freed pages are reused before the file grows */
+	return rc;
+}
+
 static const struct meta_ops sqlite_ops = {
     .close = sq_close,
     .txn_begin = sq_txn_begin,
@@ -1883,6 +1912,7 @@ static const struct meta_ops sqlite_ops = {
     .kv_get = sq_kv_get,
     .kv_put = sq_kv_put,
     .kv_delete = sq_kv_delete,
+    .space = sq_space,
 };
 
 static enum berr_code exec_sql(sqlite3 *db, const char *sql, struct berr *err)
@@ -1991,6 +2021,7 @@ static enum berr_code open_conn(const char *path, const char *vfs, struct meta *
 	s->gate = gate_get(db);
 	pthread_mutex_init(&s->wal_mu, NULL);
 	s->wal_fd = -1;
+	s->path = xstrdup(path);
 	*out = &s->super;
 	return BERR_OK;
 }

@@ -81,10 +81,17 @@ static void test_err_set_clear(void **state)
 	assert_string_equal(e.msg, "repo 'x' #7");
 	assert_int_equal(e.sys_errno, 0);
 
-	assert_int_equal(err_sys(&e, BERR_IO, ENOSPC, "write: %s", "full"), BERR_IO);
+	assert_int_equal(err_sys(&e, BERR_IO, EIO, "write: %s", "bad sector"), BERR_IO);
 	assert_int_equal(e.code, BERR_IO);
+	assert_int_equal(e.sys_errno, EIO);
+	assert_string_equal(e.msg, "write: bad sector");
+	/* a full disk or quota is an error of its own, whoever reports it */
+	assert_int_equal(err_sys(&e, BERR_IO, ENOSPC, "write: %s", "full"), BERR_NO_SPACE);
+	assert_int_equal(e.code, BERR_NO_SPACE);
 	assert_int_equal(e.sys_errno, ENOSPC);
 	assert_string_equal(e.msg, "write: full");
+	assert_int_equal(err_sys(&e, BERR_IO, EDQUOT, "quota"), BERR_NO_SPACE);
+	assert_int_equal(err_sys(&e, BERR_NOT_FOUND, ENOSPC, "odd"), BERR_NOT_FOUND);
 	/* a later err_set resets the saved errno */
 	err_set(&e, BERR_INVALID, "plain");
 	assert_int_equal(e.sys_errno, 0);
@@ -565,6 +572,51 @@ static void test_duration_parse(void **state)
 	}
 }
 
+static void test_size_parse(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *s;
+		int64_t v;
+	} ok[] = {
+	    {"0", 0},
+	    {"512", 512},
+	    {"64K", 65536},
+	    {"64k", 65536},
+	    {"64M", 64 << 20},
+	    {"64MiB", 64 << 20},
+	    {"64MB", 64 << 20},
+	    {"1G", 1LL << 30},
+	    {"2T", 2LL << 40},
+	    {"4611686018427387904", 1LL << 62},
+	    {"4096T", 1LL << 52},
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (size_parse_bytes(ok[i].s) != ok[i].v)
+			fail_msg("size '%s' = %lld, want %lld", ok[i].s,
+			         (long long)size_parse_bytes(ok[i].s), (long long)ok[i].v);
+	static const char *const bad[] = {"",
+	                                  "-1",
+	                                  "+1",
+	                                  "1X",
+	                                  "1.5G",
+	                                  " 1M",
+	                                  "1M ",
+	                                  "M",
+	                                  "1MiBs",
+	                                  "1Mb",
+	                                  "1KK",
+	                                  "0x10",
+	                                  "4611686018427387905",
+	                                  "4194305T",
+	                                  "99999999999999999999"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (size_parse_bytes(bad[i]) != -1)
+			fail_msg("size '%s' = %lld, want -1", bad[i],
+			         (long long)size_parse_bytes(bad[i]));
+	assert_int_equal(size_parse_bytes(NULL), -1);
+}
+
 /* ---- util: files ---- */
 
 static void test_fs_write_read(void **state)
@@ -784,6 +836,7 @@ int main(void)
 	    cmocka_unit_test(test_uuid_v4),
 	    cmocka_unit_test(test_uuid_is_valid),
 	    cmocka_unit_test(test_duration_parse),
+	    cmocka_unit_test(test_size_parse),
 	    cmocka_unit_test_setup_teardown(test_fs_write_read, tmpdir_setup, tmpdir_teardown),
 	    cmocka_unit_test_setup_teardown(test_fs_read_missing, tmpdir_setup, tmpdir_teardown),
 	    cmocka_unit_test_setup_teardown(test_fs_read_limit, tmpdir_setup, tmpdir_teardown),
