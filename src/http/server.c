@@ -319,7 +319,7 @@ static void shed_for(struct http_server *h, struct http_conn *newcomer)
 #define REPORT_MAX (CAUSE_MHD + MHD_CAUSES)
 
 struct report_line {
-	char s[sizeof(((struct cause *)0)->text) + 64];
+	char s[sizeof(((struct cause *)0)->text) + 128];
 };
 
 /* Renders the lines due (all pending ones if flush) into lines[REPORT_MAX]; returns how many.
@@ -562,7 +562,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 		bool last = i == MHD_CAUSES - 1;
 		struct cause *k = &h->causes[CAUSE_MHD + h->nmhd++];
 		k->key = last ? NULL : fmt;
-		snprintf(k->text, sizeof(k->text), "mhd: %s", last ? "other messages" : line);
+		snprintf(k->text, sizeof(k->text), "mhd: %.200s", last ? "other messages" : line);
 	}
 	h->causes[CAUSE_MHD + i].count++;
 	pthread_mutex_unlock(&h->mu);
