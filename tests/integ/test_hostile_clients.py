@@ -399,3 +399,17 @@ class DefaultLimit(HostileCase):
         self.assertServed("1200 silent connections, default limit")
         causes = self.stop_and_read_log()
         self.assertBoundedLog(causes, ["idle connections to make room"])
+
+
+class Flags(BerthCase):
+    def test_bad_limit_flags_refused(self):
+        import subprocess
+        from berthctl import BERTH_BIN
+        for args in (["--idle-timeout", "0s"], ["--idle-timeout", "2d"], ["--idle-timeout", "x"],
+                     ["--max-connections", "0"], ["--max-connections", "1e3"],
+                     ["--max-connections-per-ip", "-1"]):
+            with self.subTest(args=args):
+                p = subprocess.run([BERTH_BIN, "serve", "--listen", "127.0.0.1:1"] + args,
+                                   stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
+                self.assertEqual(2, p.returncode, p.stderr)
+                self.assertIn(args[0].encode(), p.stderr)
