@@ -146,7 +146,7 @@ json_t *api_referrer_descriptor(const struct meta_image *img)
 	                      img->digest, "size", (json_int_t)img->manifest_len);
 	if (img->artifact_type)
 		json_object_set_new(d, "artifactType", json_string(img->artifact_type));
-	json_t *man = json_fast_loadb(img->manifest, img->manifest_len);
+	json_t *man = json_fast_loadb(img->manifest, img->manifest_len, 0);
 	json_t *ann = json_object_get(man, "annotations");
 	if (json_is_object(ann) && json_object_size(ann))
 		json_object_set(d, "annotations", ann);

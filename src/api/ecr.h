@@ -54,8 +54,15 @@ enum berr_code ep_enum(json_t *obj, const char *name, bool required, const char 
 enum berr_code ep_invalid(struct berr *err, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* repositoryName: required, length 2..256, ECR's pattern. */
+/* repositoryName: required, length 2..256, ECR's pattern (which a NUL byte never matches). */
 enum berr_code ep_repo_name(json_t *obj, const char *name, const char **out, struct berr *err);
+/* Request bodies are parsed with JSON_ALLOW_NUL ("\u0000" is valid JSON: a NUL in a member
+ * gets that member's InvalidParameterException, not SerializationException). Handlers read
+ * strings as C strings, where "a\u0000b" would read as "a"; so the router calls this before
+ * any handler: the first top-level member (in document order) holding a string with a NUL
+ * anywhere inside it fails, a top-level repositoryName as ep_repo_name fails it, any other
+ * member with "Member must not contain NUL characters". ep_str refuses NULs as well. */
+enum berr_code ep_nul_check(json_t *in, struct berr *err);
 /* The addressed registry: registryId if given (any string up to 63 chars; malformed ids name
  * empty registries) else the caller's account; region of the caller. strict: registryId must
  * be 12 digits (CreateRepository). Another account's registry is refused (api_access_check:

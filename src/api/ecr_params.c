@@ -25,6 +25,8 @@ enum berr_code ep_invalid(struct berr *err, const char *name, const char *fmt, .
 	               "Invalid parameter at '%s' failed to satisfy constraint: '%s'", name, c);
 }
 
+#define NUL_CONSTRAINT "Member must not contain NUL characters"
+
 static json_t *member(json_t *obj, const char *name)
 {
 	json_t *v = json_object_get(obj, name);
@@ -42,18 +44,21 @@ static enum berr_code missing(struct berr *err, const char *name)
 	return ep_invalid(err, name, "Member must not be null");
 }
 
-/* Length in characters (UTF-8 code points), as the service model counts. */
-static size_t utf8_len(const char *s)
+/* Length in characters (UTF-8 code points) of the n bytes at s, as the service model counts;
+ * a NUL byte counts as a character. */
+static size_t utf8_len(const char *s, size_t n)
 {
-	size_t n = 0;
-	for (; *s; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			n++;
-	return n;
+	size_t c = 0;
+	for (size_t i = 0; i < n; i++)
+		if (((unsigned char)s[i] & 0xc0) != 0x80)
+			c++;
+	return c;
 }
 
-enum berr_code ep_str(json_t *obj, const char *name, bool required, size_t min, size_t max,
-                      const char **out, struct berr *err)
+/* The string member name: its text and byte length (which counts any NUL bytes inside), with
+ * ECR's length checks in characters. *out untouched if absent. */
+static enum berr_code str_member(json_t *obj, const char *name, bool required, size_t min,
+                                 size_t max, const char **out, size_t *len, struct berr *err)
 {
 	json_t *v = member(obj, name);
 	if (!v)
@@ -61,15 +66,34 @@ enum berr_code ep_str(json_t *obj, const char *name, bool required, size_t min, 
 	if (!json_is_string(v))
 		return wrong_type(err, name, "string");
 	const char *s = json_string_value(v);
-	if (strlen(s) != json_string_length(v))
-		return ep_invalid(err, name, "Member must not contain NUL characters");
-	size_t n = utf8_len(s);
+	size_t n = utf8_len(s, json_string_length(v));
 	if (n < min)
 		return ep_invalid(err, name, "Member must have length greater than or equal to %zu",
 		                  min);
 	if (max && n > max)
 		return ep_invalid(err, name, "Member must have length less than or equal to %zu",
 		                  max);
+	*out = s;
+	*len = json_string_length(v);
+	return BERR_OK;
+}
+
+static bool has_nul(const char *s, size_t len)
+{
+	return memchr(s, '\0', len) != NULL;
+}
+
+enum berr_code ep_str(json_t *obj, const char *name, bool required, size_t min, size_t max,
+                      const char **out, struct berr *err)
+{
+	const char *s = NULL;
+	size_t len = 0;
+	enum berr_code rc = str_member(obj, name, required, min, max, &s, &len, err);
+	if (rc != BERR_OK || !s)
+		return rc;
+	/* read as a C string, "a\u0000b" would be "a": a different, maybe valid, value */
+	if (has_nul(s, len))
+		return ep_invalid(err, name, NUL_CONSTRAINT);
 	*out = s;
 	return BERR_OK;
 }
@@ -163,13 +187,52 @@ enum berr_code ep_enum(json_t *obj, const char *name, bool required, const char 
 enum berr_code ep_repo_name(json_t *obj, const char *name, const char **out, struct berr *err)
 {
 	const char *s = NULL;
-	enum berr_code rc = ep_str(obj, name, true, REPO_NAME_MIN, REPO_NAME_MAX, &s, err);
+	size_t len = 0;
+	enum berr_code rc =
+	    str_member(obj, name, true, REPO_NAME_MIN, REPO_NAME_MAX, &s, &len, err);
 	if (rc != BERR_OK)
 		return rc;
-	if (!ref_repo_name_is_valid(s))
+	/* a NUL is a character the pattern does not allow */
+	if (has_nul(s, len) || !ref_repo_name_is_valid(s))
 		return ep_invalid(err, name, "must satisfy regular expression '%s'",
 		                  REF_REPO_NAME_PATTERN_MSG);
 	*out = s;
+	return BERR_OK;
+}
+
+/* Whether v, or any string inside it at any depth, holds a NUL byte (keys never do: the parser
+ * refuses them). */
+static bool tree_has_nul(json_t *v)
+{
+	size_t i;
+	const char *k;
+	json_t *e;
+	if (json_is_string(v))
+		return has_nul(json_string_value(v), json_string_length(v));
+	if (json_is_array(v)) {
+		json_array_foreach (v, i, e)
+			if (tree_has_nul(e))
+				return true;
+	} else if (json_is_object(v)) {
+		json_object_foreach (v, k, e)
+			if (tree_has_nul(e))
+				return true;
+	}
+	return false;
+}
+
+enum berr_code ep_nul_check(json_t *in, struct berr *err)
+{
+	const char *name;
+	json_t *v;
+	json_object_foreach (in, name, v) {
+		if (!tree_has_nul(v))
+			continue;
+		const char *s = NULL;
+		if (strcmp(name, "repositoryName") == 0 && json_is_string(v))
+			return ep_repo_name(in, name, &s, err); /* its length, else its pattern */
+		return ep_invalid(err, name, NUL_CONSTRAINT);
+	}
 	return BERR_OK;
 }
 

@@ -154,12 +154,19 @@ void ecr_route(struct api_server *s, const struct api_req *req, struct api_resp 
 	if (req->body_len == 0) {
 		in = json_object();
 	} else {
-		/* what jansson accepts: invalid UTF-8 is refused, nesting bounded */
-		if (!(in = json_fast_loadb(req->body, req->body_len)) || !json_is_object(in)) {
+		/* what jansson accepts: invalid UTF-8 is refused, nesting bounded; "\u0000" in a
+		 * string is valid JSON, refused below as the member's error */
+		if (!(in = json_fast_loadb(req->body, req->body_len, JSON_ALLOW_NUL)) ||
+		    !json_is_object(in)) {
 			rc = err_set(&err, BERR_SERIALIZATION,
 			             "The request body is not a valid JSON object");
 			goto out;
 		}
+		/* no string can hold a NUL unless the text has this escape (a raw NUL byte is
+		 * not JSON): the walk is skipped for nearly every request */
+		if (memmem(req->body, req->body_len, "\\u0000", 6) &&
+		    (rc = ep_nul_check(in, &err)) != BERR_OK)
+			goto out;
 	}
 	call.srv = s;
 	call.core = s->core;

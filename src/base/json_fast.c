@@ -8,10 +8,13 @@
  *  - a tree comes back only for text jansson accepts with flags 0 (object or array at the top,
  *    nothing but whitespace after it), and it is the tree jansson builds: same values, keys in
  *    the same order, the last of duplicate keys winning in the first one's place;
+ *  - with JSON_ALLOW_NUL in the flags, "\u0000" in a string value reads as a NUL byte inside
+ *    the string (its length counts it), as jansson reads it; in an object key, or without the
+ *    flag, it defers (jansson refuses both);
  *  - anything outside the subset read here defers to jansson (NULL from json_fast_only):
  *    bytes >= 0x80 or control characters in the text, fractions and exponents, integers of
- *    more than 18 digits, "\u0000" and unpaired surrogates, nesting deeper than FAST_DEPTH, and
- *    every syntax error (so jansson decides what is wrong).
+ *    more than 18 digits, unpaired surrogates, nesting deeper than FAST_DEPTH, and every
+ *    syntax error (so jansson decides what is wrong).
  * tests/fuzz/fuzz_json.c holds the reader to both against jansson. */
 #include "feat.h"
 
@@ -28,6 +31,7 @@
 struct rd {
 	const unsigned char *p, *end;
 	int depth;
+	bool allow_nul; /* JSON_ALLOW_NUL: "\u0000" may stand in a string value */
 };
 
 static json_t *read_value(struct rd *r);
@@ -79,8 +83,9 @@ static size_t put_utf8(unsigned char *o, unsigned long cp)
 
 /* Decodes the escaped string body s..e (no quote inside but escaped ones, every byte ASCII and
  * not a control character) into o, which has room for e - s bytes: no escape is shorter than
- * what it stands for. Returns the decoded length, or -1 to defer. */
-static long unescape(const unsigned char *s, const unsigned char *e, unsigned char *o)
+ * what it stands for. "\u0000" decodes to a NUL byte if nul_ok. Returns the decoded length, or
+ * -1 to defer. */
+static long unescape(const unsigned char *s, const unsigned char *e, unsigned char *o, bool nul_ok)
 {
 	unsigned char *start = o;
 	while (s < e) {
@@ -116,8 +121,8 @@ static long unescape(const unsigned char *s, const unsigned char *e, unsigned ch
 			break;
 		case 'u': {
 			long cp = hex4(s, e);
-			if (cp <= 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
-				return -1; /* "\u0000", bad digits, a low surrogate first */
+			if (cp < 0 || (cp == 0 && !nul_ok) || (cp >= 0xDC00 && cp <= 0xDFFF))
+				return -1; /* bad digits, a refused "\u0000", a low surrogate first */
 			s += 4;
 			if (cp >= 0xD800 && cp <= 0xDBFF) {
 				long lo =
@@ -138,8 +143,10 @@ static long unescape(const unsigned char *s, const unsigned char *e, unsigned ch
 }
 
 /* Reads a string whose opening quote is behind r->p. *out is the text: in the input when it
- * has no escapes, else decoded into *owned (the caller frees it). */
-static bool read_string(struct rd *r, const char **out, size_t *len, unsigned char **owned)
+ * has no escapes, else decoded into *owned (the caller frees it). A key never holds a NUL
+ * (jansson refuses one whatever the flags). */
+static bool read_string(struct rd *r, bool is_key, const char **out, size_t *len,
+                        unsigned char **owned)
 {
 	const unsigned char *s = r->p, *end = r->end;
 	size_t n = (size_t)(end - s), i = 0;
@@ -162,7 +169,7 @@ static bool read_string(struct rd *r, const char **out, size_t *len, unsigned ch
 		return true;
 	}
 	unsigned char *b = malloc(i ? i : 1);
-	long m = b ? unescape(s, s + i, b) : -1;
+	long m = b ? unescape(s, s + i, b, r->allow_nul && !is_key) : -1;
 	if (m < 0) {
 		free(b);
 		return false;
@@ -266,7 +273,7 @@ static json_t *read_object(struct rd *r)
 		if (r->p >= r->end || *r->p != '"')
 			break;
 		r->p++;
-		if (!read_string(r, &key, &klen, &owned))
+		if (!read_string(r, true, &key, &klen, &owned))
 			break;
 		skip_ws(r);
 		json_t *v = NULL;
@@ -306,7 +313,7 @@ static json_t *read_value(struct rd *r)
 		size_t n;
 		unsigned char *owned = NULL;
 		r->p++;
-		if (read_string(r, &s, &n, &owned))
+		if (read_string(r, false, &s, &n, &owned))
 			v = json_stringn_nocheck(s, n);
 		free(owned);
 		return v;
@@ -322,11 +329,12 @@ static json_t *read_value(struct rd *r)
 	}
 }
 
-json_t *json_fast_only(const char *buf, size_t len)
+json_t *json_fast_only(const char *buf, size_t len, size_t flags)
 {
-	if (!buf)
+	if (!buf || (flags & ~(size_t)JSON_ALLOW_NUL))
 		return NULL;
-	struct rd r = {(const unsigned char *)buf, (const unsigned char *)buf + len, 0};
+	struct rd r = {(const unsigned char *)buf, (const unsigned char *)buf + len, 0,
+	               (flags & JSON_ALLOW_NUL) != 0};
 	skip_ws(&r);
 	if (r.p >= r.end || (*r.p != '{' && *r.p != '['))
 		return NULL;
@@ -339,8 +347,8 @@ json_t *json_fast_only(const char *buf, size_t len)
 	return v;
 }
 
-json_t *json_fast_loadb(const char *buf, size_t len)
+json_t *json_fast_loadb(const char *buf, size_t len, size_t flags)
 {
-	json_t *v = json_fast_only(buf, len);
-	return v ? v : json_loadb(buf, len, 0, NULL);
+	json_t *v = json_fast_only(buf, len, flags);
+	return v ? v : json_loadb(buf, len, flags, NULL);
 }

@@ -9,6 +9,19 @@
 
 struct http_server;
 
+#define HTTP_DEFAULT_MAX_CONNECTIONS 1024
+#define HTTP_DEFAULT_IDLE_TIMEOUT_S 60
+
+/* Connection limits (see server.c on hostile clients); 0 in a field means its default. */
+struct http_opts {
+	unsigned max_connections; /* open connections; past it newcomers wait for a slot */
+	unsigned max_per_ip;      /* open connections per client address; 0: no such cap */
+	/* seconds: a connection on which nothing moves for this long is closed, and so is one
+	 * that has not completed a request's headers this long after it opened or after its
+	 * previous response */
+	unsigned idle_timeout_s;
+};
+
 /* A socket bound to the listening address, not yet accepting connections. */
 struct http_listener {
 	int fd; /* -1 once handed to the server or closed */
@@ -27,10 +40,10 @@ enum berr_code http_bind(const char *host, int port, struct http_listener *out, 
 void http_unbind(struct http_listener *l);
 /* Starts accepting connections on l and serving api; takes l's socket (also on failure,
  * which includes "address already in use" from listen(2) when another server bound the same
- * port at the same moment). *out is new. The api server is borrowed and must outlive the
- * http server. */
-enum berr_code http_start(struct api_server *api, struct http_listener *l, struct http_server **out,
-                          struct berr *err);
+ * port at the same moment). opts is read during the call (NULL: all defaults). *out is new.
+ * The api server is borrowed and must outlive the http server. */
+enum berr_code http_start(struct api_server *api, struct http_listener *l,
+                          const struct http_opts *opts, struct http_server **out, struct berr *err);
 /* Stops accepting connections, waits up to grace_ms for in-flight requests, then stops. */
 void http_stop(struct http_server *h, int grace_ms);
 

@@ -49,17 +49,25 @@ static void usage(FILE *f)
 	    "  --credentials FILE      enable SigV4 verification; lines of\n"
 	    "                          ACCESS_KEY_ID SECRET_ACCESS_KEY ACCOUNT_ID ('#' comments)\n"
 	    "  --log-level LEVEL       debug, info, warn or error (default info)\n"
-	    "  --lifecycle-interval D  apply lifecycle policies this often (default 1h; 0 = "
-	    "never)\n"
-	    "  --gc-interval D         collect garbage this often (default 1h; 0 = never)\n"
-	    "  --gc-grace D            spare blobs and uploads younger than this (default 1h)\n"
+	    "  --lifecycle-interval D  apply lifecycle policies this often (default 1h, 0 never)\n"
+	    "  --gc-interval D         collect garbage this often (default 1h, 0 never)\n"
+	    "  --gc-grace D            never collect what was written within D (default 1h)\n"
 	    "  --storage-reserve SIZE  space pushes leave free for deletes and gc (default 64M,\n"
 	    "                          or a tenth of a smaller file system)\n"
+	    "  --idle-timeout D        close a connection on which nothing moves for D, or that\n"
+	    "                          has not sent a request's headers D after opening or after\n"
+	    "                          its last response (default %ds; whole seconds)\n"
+	    "  --max-connections N     open connections; past N the longest idle one is closed\n"
+	    "                          to make room (default %d)\n"
+	    "  --max-connections-per-ip N\n"
+	    "                          open connections per client address (default 0: no cap)\n"
 	    "  -h, --help              this text\n"
 	    "\n"
+	    "durations: 500ms, 30s, 10m, 1h, 2d; sizes: 512K, 64M, 1G\n"
 	    "One server per address and per data directory: serve exits with status 1 when\n"
 	    "another process listens on the address or serves the data directory.\n",
-	    DEFAULT_LISTEN, DEFAULT_DATA_DIR, DEFAULT_ACCOUNT);
+	    DEFAULT_LISTEN, DEFAULT_DATA_DIR, DEFAULT_ACCOUNT, HTTP_DEFAULT_IDLE_TIMEOUT_S,
+	    HTTP_DEFAULT_MAX_CONNECTIONS);
 }
 
 /* Splits "host:port" / "[v6]:port" / ":port". */
@@ -104,7 +112,11 @@ static int cmd_serve(int argc, char **argv)
 	const char *account = DEFAULT_ACCOUNT, *creds = NULL;
 	int64_t reserve = -1;
 	struct bg_opts bo = {3600000, 3600000, 3600000};
+	struct http_opts ho = {0, 0, 0};
 	static const struct option opts[] = {
+	    {"idle-timeout", required_argument, NULL, 'T'},
+	    {"max-connections", required_argument, NULL, 'C'},
+	    {"max-connections-per-ip", required_argument, NULL, 'P'},
 	    {"lifecycle-interval", required_argument, NULL, 'L'},
 	    {"gc-interval", required_argument, NULL, 'G'},
 	    {"gc-grace", required_argument, NULL, 'g'},
@@ -151,6 +163,34 @@ static int cmd_serve(int argc, char **argv)
 			*(ch == 'L'   ? &bo.lifecycle_interval_ms
 			  : ch == 'G' ? &bo.gc_interval_ms
 			              : &bo.gc_grace_ms) = ms;
+			break;
+		}
+		case 'T': {
+			/* MHD counts its connection timeout in whole seconds: round up */
+			int64_t ms = duration_parse_ms(optarg);
+			if (ms <= 0 || ms > 86400000) {
+				fprintf(stderr,
+				        "berth: --idle-timeout wants a duration from 1s to 1d, got "
+				        "'%s'\n",
+				        optarg);
+				return 2;
+			}
+			ho.idle_timeout_s = (unsigned)((ms + 999) / 1000);
+			break;
+		}
+		case 'C':
+		case 'P': {
+			char *end = NULL;
+			long n = strtol(optarg, &end, 10);
+			long lo = ch == 'C' ? 1 : 0;
+			if (!*optarg || *end || n < lo || n > 65536) {
+				fprintf(stderr,
+				        "berth: --%s wants a number from %ld to 65536, got '%s'\n",
+				        ch == 'C' ? "max-connections" : "max-connections-per-ip",
+				        lo, optarg);
+				return 2;
+			}
+			*(ch == 'C' ? &ho.max_connections : &ho.max_per_ip) = (unsigned)n;
 			break;
 		}
 		case 'v': {
@@ -228,7 +268,7 @@ static int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "berth: %s\n", err.msg);
 		goto out;
 	}
-	if (http_start(&api, &listener, &http, &err) != BERR_OK) {
+	if (http_start(&api, &listener, &ho, &http, &err) != BERR_OK) {
 		fprintf(stderr, "berth: %s\n", err.msg);
 		goto out;
 	}

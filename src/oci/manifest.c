@@ -439,7 +439,7 @@ enum berr_code manifest_parse(const char *data, size_t len, const char *media_ty
 		return err_set(err, BERR_MANIFEST_INVALID, MSG_INVALID_JSON);
 
 	/* flags 0: object or array at top level, no trailing data, no "\u0000", strict UTF-8. */
-	root = json_fast_loadb(data, len);
+	root = json_fast_loadb(data, len, 0);
 	if (!root)
 		return err_set(err, BERR_MANIFEST_INVALID, MSG_INVALID_JSON);
 	if (!json_is_object(root)) {

@@ -1,7 +1,8 @@
 /* fuzz_json.c - libFuzzer target for base/json_fast: the fast reader against jansson on the
- * same bytes. Whenever the fast reader builds a tree, jansson (flags 0) must accept the text
- * and build an equal tree with the same key order; json_fast_loadb must agree with jansson
- * either way. The input is copied to an exact-size buffer so ASan sees any overread. */
+ * same bytes, with flags 0 and with JSON_ALLOW_NUL. Whenever the fast reader builds a tree,
+ * jansson (same flags) must accept the text and build an equal tree with the same key order
+ * (json_equal compares string lengths, so NUL bytes count); json_fast_loadb must agree with
+ * jansson either way. The input is copied to an exact-size buffer so ASan sees any overread. */
 #include "base/feat.h"
 
 #include "base/json_fast.h"
@@ -44,20 +45,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!s)
 		return 0;
 	memcpy(s, data, size);
-	json_t *fast = json_fast_only(s, size);
-	json_t *ref = json_loadb(s, size, 0, NULL);
-	if (fast) {
-		check(ref != NULL);
-		check(json_equal(fast, ref));
-		check(same_order(fast, ref));
+	static const size_t flag_sets[] = {0, JSON_ALLOW_NUL};
+	for (size_t i = 0; i < sizeof(flag_sets) / sizeof(*flag_sets); i++) {
+		size_t flags = flag_sets[i];
+		json_t *fast = json_fast_only(s, size, flags);
+		json_t *ref = json_loadb(s, size, flags, NULL);
+		if (fast) {
+			check(ref != NULL);
+			check(json_equal(fast, ref));
+			check(same_order(fast, ref));
+		}
+		json_t *both = json_fast_loadb(s, size, flags);
+		check((both != NULL) == (ref != NULL));
+		if (both)
+			check(json_equal(both, ref));
+		json_decref(both);
+		json_decref(ref);
+		json_decref(fast);
 	}
-	json_t *both = json_fast_loadb(s, size);
-	check((both != NULL) == (ref != NULL));
-	if (both)
-		check(json_equal(both, ref));
-	json_decref(both);
-	json_decref(ref);
-	json_decref(fast);
 	free(s);
 	return 0;
 }

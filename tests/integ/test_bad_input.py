@@ -211,10 +211,56 @@ class Validation(BerthCase):
         self.assertFalse(set(bad) & names)
 
     def test_nul_in_name(self):
-        r = B.raw("CreateRepository", {"repositoryName": "ab\x00cd"})
-        self.assertRawError(r, ("InvalidParameterException", "SerializationException"))
+        # "\u0000" is valid JSON (issue 14): the member's own validation error, never
+        # SerializationException, and never the name cut at the NUL ("ab", "a": valid names)
+        pattern = ("Invalid parameter at 'repositoryName' failed to satisfy constraint: "
+                   "'must satisfy regular expression '")
+        for name in ("ab\x00cd", "a\x00b", "ab\x00", "\x00ab"):
+            for op in ("CreateRepository", "DeleteRepository", "ListImages", "PutImage"):
+                with self.subTest(name=repr(name), op=op):
+                    body = {"repositoryName": name, "imageManifest": "{}"}
+                    b = self.assertRawError(B.raw(op, body), "InvalidParameterException")
+                    self.assertTrue(b["message"].startswith(pattern), b["message"])
+        # the body as a client writes it, escape and all
+        r = B.raw("CreateRepository", '{"repositoryName": "a\\u0000b"}')
+        b = self.assertRawError(r, "InvalidParameterException")
+        self.assertTrue(b["message"].startswith(pattern), b["message"])
+        # too long counts the NUL as a character: the length message, as for any long name
+        b = self.assertInvalid("CreateRepository", {"repositoryName": "a" * 256 + "\x00"})
+        self.assertIn("less than or equal to 256", b["message"])
         r = B.raw("DescribeRepositories", {"repositoryNames": ["ab"]})
         self.assertRawError(r, "RepositoryNotFoundException")
+        names = {x["repositoryName"] for x in self.c.describe_repositories()["repositories"]}
+        self.assertFalse({"a", "ab", "ba", "\x00ab"} & names)
+
+    def test_nul_in_nested_members(self):
+        # strings inside lists and structures: the top-level member's InvalidParameterException
+        cases = [
+            ("DescribeRepositories", {"repositoryNames": ["ab\x00"]}, "repositoryNames"),
+            ("BatchGetImage", {"repositoryName": REPO, "imageIds": [{"imageTag": "anchor\x00x"}]},
+             "imageIds"),
+            ("BatchDeleteImage", {"repositoryName": REPO,
+                                  "imageIds": [{"imageTag": "anchor\x00"}]}, "imageIds"),
+            ("BatchCheckLayerAvailability", {"repositoryName": REPO,
+                                             "layerDigests": ["sha256:\x00"]}, "layerDigests"),
+            ("CreateRepository", {"repositoryName": uniq("nul"),
+                                  "tags": [{"Key": "k", "Value": "v\x00"}]}, "tags"),
+            ("PutImageTagMutability", {"repositoryName": REPO, "imageTagMutability": "MUTABLE\x00"},
+             "imageTagMutability"),
+            ("GetAuthorizationToken", {"registryIds": [ACCOUNT + "\x00"]}, "registryIds"),
+        ]
+        for op, body, member in cases:
+            with self.subTest(op=op):
+                b = self.assertRawError(B.raw(op, body), "InvalidParameterException")
+                self.assertEqual("Invalid parameter at '%s' failed to satisfy constraint: "
+                                 "'Member must not contain NUL characters'" % member,
+                                 b["message"])
+        # nothing changed: the anchor image is still tagged, nothing was created
+        r = self.c.batch_get_image(repositoryName=REPO, imageIds=[{"imageTag": "anchor"}])
+        self.assertEqual(1, len(r["images"]))
+        # a NUL in a member name is not a member's value: jansson refuses such keys outright
+        r = B.raw("CreateRepository", '{"repository\\u0000Name": "abc"}')
+        self.assertRawError(r, "SerializationException")
 
     def test_name_pattern_message(self):
         b = self.assertInvalid("CreateRepository", {"repositoryName": "UPPER"})

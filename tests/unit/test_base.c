@@ -385,7 +385,7 @@ static void test_json_fast_reads(void **state)
 	const char *doc = " {\"a\": [1, -0, 123456789012345678, true, false, null],"
 	                  " \"s\": \"q\\\"\\\\\\/\\n\\u00e9\\ud83d\\ude00\","
 	                  " \"a\": {\"k\": \"\"}, \"z\": []} ";
-	json_t *v = json_fast_only(doc, strlen(doc));
+	json_t *v = json_fast_only(doc, strlen(doc), 0);
 	assert_non_null(v);
 	json_t *ref = json_loadb(doc, strlen(doc), 0, NULL);
 	assert_true(json_equal(v, ref));
@@ -427,25 +427,62 @@ static void test_json_fast_defers(void **state)
 	};
 	for (size_t i = 0; i < sizeof(defer_ok) / sizeof(*defer_ok); i++) {
 		const char *d = defer_ok[i];
-		assert_null(json_fast_only(d, strlen(d)));
-		json_t *v = json_fast_loadb(d, strlen(d));
+		assert_null(json_fast_only(d, strlen(d), 0));
+		json_t *v = json_fast_loadb(d, strlen(d), 0);
 		assert_non_null(v);
 		json_decref(v);
 	}
 	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
 		const char *d = bad[i];
-		assert_null(json_fast_only(d, strlen(d)));
-		assert_null(json_fast_loadb(d, strlen(d)));
+		assert_null(json_fast_only(d, strlen(d), 0));
+		assert_null(json_fast_loadb(d, strlen(d), 0));
 	}
 	/* nesting deeper than the fast reader goes */
 	char deep[201];
 	memset(deep, '[', 100);
 	memset(deep + 100, ']', 100);
 	deep[200] = 0;
-	assert_null(json_fast_only(deep, 200));
-	json_t *v = json_fast_loadb(deep, 200);
+	assert_null(json_fast_only(deep, 200, 0));
+	json_t *v = json_fast_loadb(deep, 200, 0);
 	assert_non_null(v);
 	json_decref(v);
+}
+
+/* "\u0000" with JSON_ALLOW_NUL: a NUL byte inside the string value, counted by its length, as
+ * jansson reads it; never in a key; refused without the flag. */
+static void test_json_fast_nul(void **state)
+{
+	(void)state;
+	const char *doc = "{\"repositoryName\": \"a\\u0000b\", \"l\": [\"\\u0000\", \"x\\u0000\"]}";
+	size_t len = strlen(doc);
+	json_t *v = json_fast_only(doc, len, JSON_ALLOW_NUL);
+	assert_non_null(v);
+	json_t *name = json_object_get(v, "repositoryName");
+	assert_int_equal(json_string_length(name), 3);
+	assert_memory_equal(json_string_value(name), "a\0b", 3);
+	assert_int_equal(json_string_length(json_array_get(json_object_get(v, "l"), 0)), 1);
+	assert_int_equal(json_string_length(json_array_get(json_object_get(v, "l"), 1)), 2);
+	json_t *ref = json_loadb(doc, len, JSON_ALLOW_NUL, NULL);
+	assert_non_null(ref);
+	assert_true(json_equal(v, ref));
+	json_decref(ref);
+	json_decref(v);
+	v = json_fast_loadb(doc, len, JSON_ALLOW_NUL);
+	assert_non_null(v);
+	json_decref(v);
+
+	/* without the flag: deferred, and refused as jansson refuses it */
+	assert_null(json_fast_only(doc, len, 0));
+	assert_null(json_fast_loadb(doc, len, 0));
+
+	/* a NUL in a key: deferred and refused whatever the flags (jansson never takes one) */
+	const char *key = "{\"a\\u0000b\": 1}";
+	assert_null(json_fast_only(key, strlen(key), JSON_ALLOW_NUL));
+	assert_null(json_fast_loadb(key, strlen(key), JSON_ALLOW_NUL));
+
+	/* a raw NUL byte is a control character: never JSON */
+	const char raw[] = "[\"a\0b\"]";
+	assert_null(json_fast_loadb(raw, sizeof(raw) - 1, JSON_ALLOW_NUL));
 }
 
 /* ---- util: UUIDs ---- */
@@ -833,6 +870,7 @@ int main(void)
 	    cmocka_unit_test(test_str_helpers),
 	    cmocka_unit_test(test_json_fast_reads),
 	    cmocka_unit_test(test_json_fast_defers),
+	    cmocka_unit_test(test_json_fast_nul),
 	    cmocka_unit_test(test_uuid_v4),
 	    cmocka_unit_test(test_uuid_is_valid),
 	    cmocka_unit_test(test_duration_parse),
