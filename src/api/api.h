@@ -109,6 +109,10 @@ void api_handle(struct api_server *s, const struct api_req *req, struct api_resp
 void api_ecr_error(struct api_resp *r, const struct berr *e, json_t *extra);
 /* Writes an OCI error body {"errors":[{code,message,detail}]} with the mapped status. */
 void api_oci_error(struct api_resp *r, const struct berr *e);
+/* Logs a request that failed on the server's side (a 5xx): "<request id> <what>: <message>".
+ * A full disk refuses every push while it lasts: that cause is logged once, then at most once
+ * every 10 s with the number of requests refused meanwhile, not once per request. */
+void api_log_failure(const char *request_id, const char *what, const struct berr *e);
 /* Serialises a JSON value as the response body (compact; reals with ms precision). */
 void api_json_body(struct api_resp *r, json_t *v);
 

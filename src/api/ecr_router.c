@@ -193,10 +193,11 @@ out:
 	if (rc != BERR_OK) {
 		if (err.code == BERR_OK)
 			err_set(&err, rc, "internal error");
-		if (err_ecr_status(rc) >= 500)
-			log_error("%s ecr %s: %s (%s)", req->request_id, act ? act->name : "?",
-			          err.msg, err_name(rc));
-		else
+		if (err_ecr_status(rc) >= 500) {
+			char what[96];
+			snprintf(what, sizeof(what), "ecr %s", act ? act->name : "?");
+			api_log_failure(req->request_id, what, &err);
+		} else
 			log_debug("%s ecr %s: %s: %s", req->request_id, act ? act->name : "?",
 			          err_ecr_type(rc), err.msg);
 		api_ecr_error(resp, &err, extra);

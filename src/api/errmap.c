@@ -4,6 +4,10 @@
 
 #include "api.h"
 
+#include "../base/log.h"
+#include "../base/util.h"
+
+#include <pthread.h>
 #include <string.h>
 
 #define NO_SPACE_MSG                                                                               \
@@ -40,4 +44,29 @@ void api_oci_error(struct api_resp *r, const struct berr *e)
 	api_json_body(r, body);
 	json_decref(body);
 	api_resp_header(r, "Content-Type", "application/json");
+}
+
+#define NO_SPACE_LOG_MS 10000
+
+void api_log_failure(const char *request_id, const char *what, const struct berr *e)
+{
+	if (e->code != BERR_NO_SPACE) {
+		log_error("%s %s: %s (%s)", request_id, what, e->msg, err_name(e->code));
+		return;
+	}
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	static int64_t next_ms;
+	static long long refused;
+	int64_t now = clock_mono_ms();
+	pthread_mutex_lock(&mu);
+	long long n = ++refused;
+	bool say = now >= next_ms;
+	if (say) {
+		next_ms = now + NO_SPACE_LOG_MS;
+		refused = 0;
+	}
+	pthread_mutex_unlock(&mu);
+	if (say)
+		log_warn("storage full: %lld request(s) refused in the last %ds; %s %s: %s", n,
+		         NO_SPACE_LOG_MS / 1000, request_id, what, e->msg);
 }

@@ -48,9 +48,11 @@ void oci_fail_err(struct oci_call *c, const struct berr *err)
 	 * make clients retry); a digest mismatch on upload completion is DIGEST_INVALID. */
 	if (e.code == BERR_LIMIT_EXCEEDED && c->kind == OCI_MANIFEST)
 		e.code = BERR_MANIFEST_INVALID;
-	if (err_oci_status(e.code) >= 500)
-		log_error("%s %s %s: %s (%s)", c->req->request_id, c->req->method, c->req->path,
-		          e.msg, err_name(e.code));
+	if (err_oci_status(e.code) >= 500) {
+		char what[300];
+		snprintf(what, sizeof(what), "%s %.256s", c->req->method, c->req->path);
+		api_log_failure(c->req->request_id, what, &e);
+	}
 	api_oci_error(c->resp, &e);
 }
 

@@ -92,6 +92,13 @@ static bool parse_content_range(const char *h, int64_t *a, int64_t *b)
 	return true;
 }
 
+static void log_upload_failure(const struct api_req *req, const char *id, const struct berr *e)
+{
+	char what[64];
+	snprintf(what, sizeof(what), "upload %s", id);
+	api_log_failure(req->request_id, what, e);
+}
+
 static void stream_free(struct upload_stream *st)
 {
 	core_upload_abort(st->w);
@@ -142,7 +149,7 @@ static void st_finish(struct api_stream *s, const struct api_req *req, struct ap
 		if (st->err.code == BERR_RANGE_INVALID)
 			range_error(resp, name, st->id, start, st->err.msg);
 		else {
-			log_error("%s upload %s: %s", req->request_id, st->id, st->err.msg);
+			log_upload_failure(req, st->id, &st->err);
 			api_oci_error(resp, &st->err);
 		}
 		stream_free(st);
@@ -173,7 +180,7 @@ static void st_finish(struct api_stream *s, const struct api_req *req, struct ap
 		if (rc == BERR_LAYER_INVALID)
 			err.code = BERR_DIGEST_INVALID;
 		if (err_oci_status(rc) >= 500)
-			log_error("%s upload %s: %s", req->request_id, st->id, err.msg);
+			log_upload_failure(req, st->id, &err);
 		api_oci_error(resp, &err);
 	}
 	stream_free(st);

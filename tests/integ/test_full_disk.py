@@ -136,6 +136,12 @@ class FullDisk(OciCase):
         self.assertTrue({i.digest for i in acked} <= got)
         self.assertTrue(self.b.healthy())
 
+    def assertFewLogLines(self):
+        """A full disk is one cause: a few lines, not one per refused request."""
+        with open(self.b.log_path) as f:
+            lines = [l for l in f if "storage" in l or "No space" in l or "disk is full" in l]
+        self.assertLessEqual(len(lines), 4, "".join(lines[:10]))
+
     def assertStoreClean(self):
         f = fsck(self.b.data_dir)
         self.assertEqual(0, f.rc, f.text())
@@ -198,6 +204,9 @@ class FullDisk(OciCase):
         self.assertGreater(st.f_bavail * st.f_frsize, MIB, "the reserve was used up")
         # reads keep working
         self.assertHealthy(acked)
+        for k in range(20):  # clients retrying
+            self.assertFull(self.push(Img("retry%d" % k, MIB)))
+        self.assertFewLogLines()
         self.c.get_authorization_token()
         self.assertStatus(self.v.get("_catalog"), 200)
         self.assertStoreClean()
@@ -312,6 +321,7 @@ class FullDisk(OciCase):
         filler = self.fill(self.mount.dir)
         more, refused = self.put_all(imgs[30:])
         self.assertTrue(refused, "the database grew on a full disk")
+        self.assertFewLogLines()
         with self.assertRaises(ClientError) as cm:
             upload_blob(self.c, self.repo, os.urandom(1000))
         self.assertFullEcr(cm.exception)
