@@ -10,7 +10,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
 	build-essential pkg-config make \
 	libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev libcmocka-dev \
 	sqlite3 curl ca-certificates clang-format \
-	skopeo podman faketime docker-registry openssl \
+	skopeo podman faketime docker-registry openssl e2fsprogs \
 	python3 >/dev/null
 # The integration tests drive berth with boto3 and the AWS CLI from the default python3.
 # Debian's python3-boto3 is too old for some ECR operations; use it only as a fallback.

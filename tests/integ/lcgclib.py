@@ -21,7 +21,7 @@ import tempfile
 import time
 import uuid
 
-from berthctl import BERTH_BIN, Berth
+from berthctl import BERTH_BIN, Berth, blob_path
 from ocilib import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Image, random_layer, sha256_hex
 
 DAY = 86400
@@ -235,13 +235,8 @@ def fsck(data_dir, repair=False, clock=None):
 
 
 def blob_file(data_dir, digest):
-    """The file holding a blob: <hex>.<gen> (gen = the id of the upload that stored it), or
-    <hex> for files stored before generations. The latter path if none exists."""
-    hexd = digest.split(":", 1)[1]
-    d = os.path.join(data_dir, "blobs", "sha256", hexd[:2])
-    names = sorted(n for n in (os.listdir(d) if os.path.isdir(d) else ())
-                   if n == hexd or n.startswith(hexd + "."))
-    return os.path.join(d, names[0] if names else hexd)
+    """The file holding a blob (berthctl.blob_path)."""
+    return blob_path(data_dir, digest)
 
 
 def blob_files(data_dir):
