@@ -71,6 +71,11 @@ def pull_problems(v2, repo, img):
     return out
 
 
+def sizes_of(imgs):
+    """{digest: size} of the blobs of imgs."""
+    return {d: len(x) for img in imgs for d, x in img.blobs.items()}
+
+
 def tag_digest(v2, repo, tag):
     r = v2.head("%s/manifests/%s" % (repo, tag), headers={"Accept": OCI_MANIFEST})
     return r.headers.get("Docker-Content-Digest") if r.status_code == 200 else None
@@ -408,10 +413,7 @@ class CrashKill(OciCase):
             self.assertClean(b.data_dir)
         self.assertGreater(kills, 0, "gc always finished before the kill")
         gc(b.data_dir, grace="0s")
-        want = {}
-        for img in keep:
-            want.update({d: len(x) for d, x in img.blobs.items()})
-        self.assertEqual(want, blob_files(b.data_dir))
+        self.assertEqual(sizes_of(keep), blob_files(b.data_dir))
         self.assertClean(b.data_dir)
 
     def test_sigkill_during_lifecycle_pass(self):
@@ -487,10 +489,7 @@ class CrashKill(OciCase):
         if doomed in names:
             c.delete_repository(repositoryName=doomed, force=True)
         gc(b.data_dir, grace="0s")
-        want = {}
-        for img in theirs:
-            want.update({d: len(x) for d, x in img.blobs.items()})
-        self.assertEqual(want, blob_files(b.data_dir))
+        self.assertEqual(sizes_of(theirs), blob_files(b.data_dir))
         self.assertClean(b.data_dir)
 
     @staticmethod
