@@ -3,8 +3,19 @@
 #   make VARIANT=asan       ASan+UBSan build -> build/asan/berth
 #   make check              unit + integration tests (release), then the same under ASan+UBSan
 #   make check-unit / check-integ [VARIANT=...]
+#   make check-tsan         unit + integration tests under ThreadSanitizer (on demand, ~10 min)
 VARIANT ?= release
 include mk/flags.mk
+
+# ThreadSanitizer runs: a report does not stop the program but makes it exit 66, so a unit
+# test binary with one fails; tests/tsan.supp holds the suppressions (each says why it is
+# benign). The integration harness also sends every berth process's reports to files of its
+# own and fails the test they came from (tests/integ/berthctl.py).
+TSAN_OPTIONS ?= halt_on_error=0 exitcode=66 second_deadlock_stack=1 \
+	suppressions=$(CURDIR)/tests/tsan.supp
+ifeq ($(VARIANT),tsan)
+export TSAN_OPTIONS
+endif
 
 PKGS := libmicrohttpd jansson sqlite3 libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
@@ -26,7 +37,7 @@ GEN_OBJ := $(B)/gen/schema_sqlite.o
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
-.PHONY: all clean check check-unit check-integ stress unit-bins fuzz fuzz-replay-bin check-fuzz-replay \
+.PHONY: all clean check check-unit check-integ check-tsan stress unit-bins fuzz fuzz-replay-bin check-fuzz-replay \
 	format format-check lint docs-errors
 all: build/berth
 
@@ -104,6 +115,12 @@ check-integ: $(B)/berth
 # The full suite: release, then ASan+UBSan (same tests, sanitizer build).
 check:
 	@sh tests/run_all.sh
+
+# Unit and integration tests on the ThreadSanitizer build (not part of `make check`: slow).
+check-tsan:
+	@$(MAKE) --no-print-directory -j2 VARIANT=tsan build/tsan/berth unit-bins
+	@$(MAKE) --no-print-directory VARIANT=tsan check-unit
+	@$(MAKE) --no-print-directory VARIANT=tsan check-integ
 
 # The long fault tests (docs/reliability.md): the gc race loop for STRESS_SECONDS and
 # KILL_ROUNDS SIGKILLs under 64 clients (`make check` runs short versions of both).

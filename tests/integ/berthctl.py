@@ -10,6 +10,16 @@ Environment:
   BERTH_START_TIMEOUT  seconds to wait for the port to accept connections (default 10)
   BERTH_KEEP           "1": keep temp dirs (data + logs) even when everything passed; they are
                        always kept for servers involved in a failing test
+  BERTH_TSAN_REPORTS   directory for ThreadSanitizer reports (default: a new temp dir)
+
+ThreadSanitizer builds (BERTH_BIN linked with -fsanitize=thread, found by its __tsan_init
+symbol): every berth process the tests start -- servers and CLI tools alike, since they all
+inherit this environment -- writes its reports to BERTH_TSAN_REPORTS/tsan.<pid> (TSAN_OPTIONS
+log_path, added to whatever TSAN_OPTIONS the caller set; halt_on_error=0 and exitcode=66
+unless set). A report fails the test during which it was written (checked after the test's
+own cleanups, so a server stopped there counts), or the module cleanup that stopped its
+server; run.py fails the run for any report no test claimed. tests/tsan.supp lists the
+suppressed reports, each with the reason it is benign.
 """
 
 import base64
@@ -39,6 +49,17 @@ from botocore.exceptions import ClientError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BERTH_BIN = os.environ.get("BERTH_BIN", "/work/main/build/berth")
+
+
+def _is_tsan_build(path):
+    try:
+        with open(path, "rb") as f:
+            return b"__tsan_init" in f.read()
+    except OSError:
+        return False
+
+
+TSAN = _is_tsan_build(BERTH_BIN)
 START_TIMEOUT = float(os.environ.get("BERTH_START_TIMEOUT", "10"))
 STOP_TIMEOUT = 10.0
 LOG_LEVEL = os.environ.get("BERTH_LOG_LEVEL", "debug")
@@ -130,6 +151,83 @@ def http_status(resp_or_exc):
 
 
 # --------------------------------------------------------------------------------------------
+# ThreadSanitizer reports (see the module docstring)
+
+TSAN_SUPPRESSIONS = os.path.join(os.path.dirname(os.path.dirname(HERE)), "tests", "tsan.supp")
+TSAN_REPORTS = None
+_tsan_seen = {}  # report file -> bytes of it already claimed by a test
+_tsan_pids = {}  # pid -> Berth, to name the server a report came from
+
+
+def _tsan_setup():
+    global TSAN_REPORTS
+    TSAN_REPORTS = os.environ.get("BERTH_TSAN_REPORTS") or tempfile.mkdtemp(prefix="berth-tsan-")
+    os.makedirs(TSAN_REPORTS, exist_ok=True)
+    opts = os.environ.get("TSAN_OPTIONS", "").replace(":", " ").split()
+    have = {o.split("=", 1)[0] for o in opts}
+    defaults = ["halt_on_error=0", "exitcode=66", "second_deadlock_stack=1",
+                "suppressions=" + TSAN_SUPPRESSIONS]
+    opts = [d for d in defaults if d.split("=", 1)[0] not in have] + \
+        [o for o in opts if not o.startswith("log_path=")]
+    # the last log_path wins; ours is the one the checks below read
+    os.environ["TSAN_OPTIONS"] = " ".join(opts + ["log_path=%s/tsan" % TSAN_REPORTS])
+
+
+if TSAN:
+    _tsan_setup()
+
+
+def tsan_reports():
+    """ThreadSanitizer output written since the last call, as [(file, text)]; each piece of
+    text is returned once. Empty unless BERTH_BIN is a TSan build."""
+    if not TSAN_REPORTS:
+        return []
+    out = []
+    try:
+        names = sorted(os.listdir(TSAN_REPORTS))
+    except OSError:
+        return []
+    for n in names:
+        p = os.path.join(TSAN_REPORTS, n)
+        seen = _tsan_seen.get(p, 0)
+        try:
+            with open(p, "rb") as f:
+                f.seek(seen)
+                data = f.read()
+        except OSError:
+            continue
+        if data:
+            _tsan_seen[p] = seen + len(data)
+            out.append((p, data.decode("utf-8", "replace")))
+    return out
+
+
+def tsan_describe(reports):
+    """Failure text for tsan_reports(): which process wrote each report, and the report."""
+    parts = []
+    for path, text in reports:
+        pid = path.rsplit(".", 1)[-1]
+        b = _tsan_pids.get(int(pid)) if pid.isdigit() else None
+        who = ("server %s (port %s, log %s)" % (b.name, b.port, b.log_path) if b
+               else "berth process %s (a CLI tool, or a server the harness did not start)" % pid)
+        if b is not None:  # keep it next to the server's own log lines too
+            try:
+                with open(b.log_path, "ab") as f:
+                    f.write(("\n==== ThreadSanitizer report (%s)\n%s" % (path, text)).encode())
+            except OSError:
+                pass
+        parts.append("ThreadSanitizer output of %s in %s:\n%s" % (who, path, text.rstrip()))
+    return "\n\n".join(parts)
+
+
+def tsan_check():
+    """Raises AssertionError if a ThreadSanitizer report was written since the last check."""
+    reports = tsan_reports()
+    if reports:
+        raise AssertionError(tsan_describe(reports))
+
+
+# --------------------------------------------------------------------------------------------
 # server control
 
 
@@ -209,6 +307,7 @@ class Berth:
         self._log.flush()
         self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=subprocess.STDOUT, close_fds=True)
+        _tsan_pids[self.proc.pid] = self
         self.starts += 1
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
@@ -288,9 +387,16 @@ class Berth:
         return self
 
     def cleanup(self, keep=None):
-        """Stop (asserting exit 0) and remove temp dirs unless something failed."""
+        """Stop (asserting exit 0 and no ThreadSanitizer report) and remove temp dirs unless
+        something failed."""
         try:
-            self.stop()
+            try:
+                self.stop()
+            finally:
+                tsan_check()
+        except AssertionError:
+            keep = True
+            raise
         finally:
             if keep is None:
                 keep = self.keep or os.environ.get("BERTH_KEEP") == "1"
@@ -404,6 +510,8 @@ class BerthCase(unittest.TestCase):
         global _any_failure, _in_test
         before = (len(result.failures) + len(result.errors)) if result is not None else 0
         _in_test = []
+        # registered first, so it runs last: after the test's cleanups have stopped its servers
+        self.addCleanup(tsan_check)
         try:
             out = super().run(result)
         finally:

@@ -8,12 +8,14 @@ Usage: python3 tests/integ/run.py [-k PATTERN]... [-f] [MODULE...]
   MODULE       restrict to these modules (e.g. test_layers or test_layers.py)
 
 The last line of output is always `integ: N passed, N failed, N skipped`; the exit status is
-non-zero when anything failed (failed counts failures, errors, unexpected successes, and tests
-that could not run because their module/class setup failed).
+non-zero when anything failed (failed counts failures, errors, unexpected successes, tests
+that could not run because their module/class setup failed, and ThreadSanitizer report files
+no test claimed: see berthctl.py).
 """
 
 import argparse
 import os
+import shutil
 import sys
 import unittest
 
@@ -69,6 +71,19 @@ def main(argv=None):
         if not_run == 0 else 0
     failed = (len(set(t.id() for t in real)) + len(result.unexpectedSuccesses) + not_run
               + teardown_errors + setup_errors_unaccounted)
+    # ThreadSanitizer output that no test or module cleanup claimed (berthctl.tsan_check):
+    # e.g. a CLI tool's report after the last test. Each such file fails the run.
+    import berthctl
+    left = berthctl.tsan_reports()
+    if left:
+        print("\n" + berthctl.tsan_describe(left), flush=True)
+        failed += len(left)
+    if berthctl.TSAN_REPORTS:
+        if any(os.path.getsize(os.path.join(berthctl.TSAN_REPORTS, n))
+               for n in os.listdir(berthctl.TSAN_REPORTS)):
+            print("ThreadSanitizer reports kept in %s" % berthctl.TSAN_REPORTS, flush=True)
+        elif not os.environ.get("BERTH_TSAN_REPORTS"):
+            shutil.rmtree(berthctl.TSAN_REPORTS, ignore_errors=True)
     skipped = len(result.skipped)
     passed = max(0, result.testsRun - len(set(t.id() for t in real)) - skipped
                  - len(result.unexpectedSuccesses))
