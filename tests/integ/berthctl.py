@@ -177,6 +177,20 @@ if TSAN:
     _tsan_setup()
 
 
+def tsan_runtime():
+    """Path of the ThreadSanitizer runtime library BERTH_BIN loads (from ldd), or None."""
+    try:
+        out = subprocess.run(["ldd", BERTH_BIN], capture_output=True, text=True,
+                             timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in out.splitlines():
+        parts = line.split()
+        if parts and parts[0].startswith("libtsan.so") and len(parts) >= 3 and parts[1] == "=>":
+            return parts[2]
+    return None
+
+
 def tsan_reports():
     """ThreadSanitizer output written since the last call, as [(file, text)]; each piece of
     text is returned once. Empty unless BERTH_BIN is a TSan build."""
