@@ -7,9 +7,12 @@ layer API, and build Docker v2 / OCI manifests and indexes.
 Environment:
   BERTH_BIN            server binary (default /work/main/build/berth)
   BERTH_LOG_LEVEL      passed as --log-level (default debug; "none" to omit the option)
-  BERTH_START_TIMEOUT  seconds to wait for the port to accept connections (default 10)
+  BERTH_START_TIMEOUT  seconds to wait for the port to accept connections (default 10 s x
+                       BERTH_SLOW)
   BERTH_KEEP           "1": keep temp dirs (data + logs) even when everything passed; they are
                        always kept for servers involved in a failing test
+  BERTH_SLOW           factor for timeouts that bound berth's own speed (default 1, or 8 when
+                       BERTH_BIN is a ThreadSanitizer build, which runs 5-15x slower)
   BERTH_TSAN_REPORTS   directory for ThreadSanitizer reports (default: a new temp dir)
 
 ThreadSanitizer builds (BERTH_BIN linked with -fsanitize=thread, found by its __tsan_init
@@ -60,8 +63,11 @@ def _is_tsan_build(path):
 
 
 TSAN = _is_tsan_build(BERTH_BIN)
-START_TIMEOUT = float(os.environ.get("BERTH_START_TIMEOUT", "10"))
-STOP_TIMEOUT = 10.0
+# Sanitizer builds are slower: timeouts that only bound how long berth takes scale with SLOW
+# (never ones that a test measures berth's own timers against).
+SLOW = float(os.environ.get("BERTH_SLOW") or (8 if TSAN else 1))
+START_TIMEOUT = float(os.environ.get("BERTH_START_TIMEOUT") or 10 * SLOW)
+STOP_TIMEOUT = 10.0 * SLOW
 LOG_LEVEL = os.environ.get("BERTH_LOG_LEVEL", "debug")
 
 ACCOUNT = "123456789012"

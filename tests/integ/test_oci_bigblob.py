@@ -9,13 +9,16 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from berthctl import MIB, module_server, uniq  # noqa: E402
+from berthctl import MIB, TSAN, module_server, uniq  # noqa: E402
 from ocilib import (V2, Chunked, OciCase, StreamSource, proc_status,  # noqa: E402
                     reset_peak_rss, stream_digest)
 
 B = None
 SIZE = int(os.environ.get("BERTH_BIGBLOB_BYTES", str(1024 * MIB)))  # 1 GiB
-PEAK_LIMIT = 64 * MIB
+# A ThreadSanitizer build's own memory counts in its resident set: ~20 MiB more at start and
+# shadow memory for every byte berth touches (measured: 71 MiB at peak where the release build
+# peaks at 16.5 MiB). Twice the limit still proves that no blob is held whole.
+PEAK_LIMIT = 64 * MIB * (2 if TSAN else 1)
 TIMEOUT = 300
 
 
