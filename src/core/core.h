@@ -52,8 +52,12 @@ struct core {
 #define CORE_RESERVE_DEFAULT (64LL << 20)
 enum core_space { CORE_SPACE_BLOBS, CORE_SPACE_META };
 /* BERR_NO_SPACE if writing `need` more bytes where `where` grows would leave less free than
- * the reserve. Stores that cannot tell their free space never refuse. Thread-safe. */
-enum berr_code core_space_check(struct core *c, enum core_space where, int64_t need,
+ * the reserve. Stores that cannot tell their free space never refuse. m: the pooled
+ * connection the caller holds, or NULL if it holds none; CORE_SPACE_META asks the database
+ * on m, or on a connection borrowed from the pool if m is NULL. A caller holding a connection
+ * must pass it: waiting for a second one while holding one deadlocks the pool once every
+ * connection is held by a thread doing the same. Thread-safe. */
+enum berr_code core_space_check(struct core *c, struct meta *m, enum core_space where, int64_t need,
                                 struct berr *err);
 
 /* A registry = (account, region). account is 12 digits for registries that can hold
@@ -155,7 +159,8 @@ struct core_put_result {
  * repo is a repository row, or only account, region and name (heap strings) with id 0: the
  * row is then read in the put's own transaction (which spares a read on a connection whose
  * cache every commit empties) and stored into *repo, or BERR_REPO_NOT_FOUND; repo->id stays
- * 0 if the call failed before that. The caller clears *repo either way. */
+ * 0 if the call failed before that. The caller clears *repo either way. The caller holds no
+ * pooled connection (the put waits in the group commit, and its space check borrows one). */
 enum berr_code core_image_put(struct core *c, struct meta_repo *repo, const char *data, size_t len,
                               const char *media_type_hint, const char *tag,
                               const char *expect_digest, enum core_put_mode mode,

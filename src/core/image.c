@@ -313,7 +313,8 @@ enum berr_code core_image_put(struct core *c, struct meta_repo *repo, const char
 		goto out;
 	}
 	/* a row with the manifest bytes, references and index entries: a few times len */
-	if ((rc = core_space_check(c, CORE_SPACE_META, 4 * (int64_t)len + 16384, err)) != BERR_OK)
+	if ((rc = core_space_check(c, NULL, CORE_SPACE_META, 4 * (int64_t)len + 16384, err)) !=
+	    BERR_OK)
 		goto out;
 	struct put_job job = {repo, man, data, len, tag, mode, res};
 	if ((rc = core_txn(c, put_txn, &job, err)) != BERR_OK)

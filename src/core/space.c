@@ -24,7 +24,7 @@ static int64_t reserve_for(const struct core *c, int64_t total)
 	return total / 10 < CORE_RESERVE_DEFAULT ? total / 10 : CORE_RESERVE_DEFAULT;
 }
 
-enum berr_code core_space_check(struct core *c, enum core_space where, int64_t need,
+enum berr_code core_space_check(struct core *c, struct meta *m, enum core_space where, int64_t need,
                                 struct berr *err)
 {
 	int64_t now = clock_mono_ms();
@@ -32,9 +32,13 @@ enum berr_code core_space_check(struct core *c, enum core_space where, int64_t n
 		return BERR_OK;
 	int64_t avail = -1, total = -1;
 	struct berr e;
-	enum berr_code rc = where == CORE_SPACE_BLOBS
-	                        ? c->blobs->ops->space(c->blobs, &avail, &total, &e)
-	                        : meta_pool_space(c->pool, &avail, &total, &e);
+	enum berr_code rc;
+	if (where == CORE_SPACE_BLOBS)
+		rc = c->blobs->ops->space(c->blobs, &avail, &total, &e);
+	else if (m)
+		rc = m->ops->space(m, &avail, &total, &e);
+	else
+		rc = meta_pool_space(c->pool, &avail, &total, &e);
 	if (rc != BERR_OK || avail < 0)
 		return BERR_OK; /* cannot tell: let the write itself find out */
 	int64_t keep = reserve_for(c, total);

@@ -226,7 +226,7 @@ static enum berr_code load_row(struct meta *m, const struct meta_repo *repo, con
 enum berr_code core_upload_start(struct core *c, struct meta *m, const struct meta_repo *repo,
                                  char out_id[37], struct berr *err)
 {
-	enum berr_code rc = core_space_check(c, CORE_SPACE_META, 16384, err);
+	enum berr_code rc = core_space_check(c, m, CORE_SPACE_META, 16384, err);
 	if (rc != BERR_OK)
 		return rc;
 	struct meta_upload u = {0};
@@ -293,7 +293,7 @@ enum berr_code core_upload_open(struct core *c, struct meta *m, const struct met
 		goto fail;
 	}
 	w->start = w->row.size;
-	if ((rc = core_space_check(c, CORE_SPACE_BLOBS, SPACE_AHEAD, err)) != BERR_OK)
+	if ((rc = core_space_check(c, NULL, CORE_SPACE_BLOBS, SPACE_AHEAD, err)) != BERR_OK)
 		goto fail;
 	if ((rc = c->blobs->ops->upload_open(c->blobs, id, w->start, &w->file, err)) != BERR_OK)
 		goto fail;
@@ -318,7 +318,7 @@ enum berr_code core_upload_write(struct core_upload_writer *w, const void *data,
 {
 	if (w->written - w->checked >= SPACE_STEP) {
 		int64_t need = (int64_t)SPACE_AHEAD * atomic_load(&writers_open);
-		enum berr_code rc = core_space_check(w->c, CORE_SPACE_BLOBS, need, err);
+		enum berr_code rc = core_space_check(w->c, NULL, CORE_SPACE_BLOBS, need, err);
 		if (rc != BERR_OK)
 			return rc;
 		w->checked = w->written;

@@ -325,7 +325,8 @@ static inline void meta_close(struct meta *m)
 /* A fixed-size pool of connections shared by server threads. acquire blocks while all are in
  * use. Thread-safe. */
 struct meta_pool;
-/* The space op on a connection of the pool (it waits for one). Thread-safe. */
+/* The space op on a connection of the pool (it waits for one: never call it holding one).
+ * Thread-safe. */
 enum berr_code meta_pool_space(struct meta_pool *p, int64_t *avail, int64_t *total,
                                struct berr *err);
 enum berr_code meta_pool_open(const char *path, int size, struct meta_pool **out, struct berr *err);

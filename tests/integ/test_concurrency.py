@@ -1,10 +1,11 @@
 """Concurrent clients against one server: racing tag writes, parallel uploads of one blob,
-racing repository creation, mixed load."""
+racing repository creation, mixed load, more requests than pooled database connections."""
 
 import os
 import sys
 import threading
 
+import requests
 from botocore.exceptions import ClientError
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -194,4 +195,31 @@ class Races(BerthCase):
             self.assertEqual(len(tags), len(set(tags)), "a tag must belong to one image")
             total += len([t for t in tags if t.startswith("w")])
         self.assertEqual(12 * 3, total)
+        self.assertTrue(B.healthy())
+
+
+class Pool(BerthCase):
+    """More concurrent requests than pooled database connections (16)."""
+
+    def test_upload_starts_past_the_pool_size(self):
+        # An upload start holds a pooled connection while it checks the storage reserve; the
+        # check once took a second connection from the pool, so 16 starts at once (the check
+        # is cached for 100 ms, then made by everyone who arrives) each held one and waited for
+        # another, and every request of the server hung behind them.
+        c = B.client()
+        repo = uniq("pool")
+        c.create_repository(repositoryName=repo)
+
+        def work(i, ecr):
+            with requests.Session() as s:
+                for k in range(25):
+                    if (i + k) % 2:
+                        ecr.initiate_layer_upload(repositoryName=repo)
+                    else:
+                        r = s.post("%s/v2/%s/blobs/uploads/" % (B.url, repo), timeout=60)
+                        assert r.status_code == 202, (r.status_code, r.text[:200])
+            return True
+
+        out = run_parallel(48, work)
+        self.assertEqual([None] * 48, [e for _, e in out])
         self.assertTrue(B.healthy())
