@@ -294,9 +294,12 @@ struct meta_sqlite {
 	bool gate_held; /* this connection's write transaction holds its gate */
 	sqlite3_stmt *stmts[S__COUNT];
 	/* defer_durability: the WAL file, fdatasync'd by sq_sync (which may run on another thread
-	 * than the connection's user, hence its own lock). -1 until first needed. */
+	 * than the connection's user, hence its own lock). -1 until first needed. Its path is
+	 * taken at open: sq_sync must not call into the connection, which (opened NOMUTEX) its
+	 * user may be running a statement on meanwhile. */
 	pthread_mutex_t wal_mu;
 	int wal_fd;
+	char *wal_path;
 	char *path; /* the database file (its file system is where the database grows) */
 };
 
@@ -614,6 +617,7 @@ static void sq_close(struct meta *m)
 	if (s->wal_fd >= 0)
 		close(s->wal_fd);
 	pthread_mutex_destroy(&s->wal_mu);
+	free(s->wal_path);
 	for (int i = 0; i < S__COUNT; i++)
 		sqlite3_finalize(s->stmts[i]);
 	sqlite3_close(s->db);
@@ -644,12 +648,9 @@ static enum berr_code sq_sync(struct meta *m, struct berr *err)
 		s->wal_fd = -1;
 	}
 	if (s->wal_fd < 0) {
-		const char *db = sqlite3_db_filename(s->db, "main");
-		char *path = xasprintf("%s-wal", db ? db : "");
-		s->wal_fd = open(path, O_RDONLY | O_CLOEXEC);
+		s->wal_fd = open(s->wal_path, O_RDONLY | O_CLOEXEC);
 		if (s->wal_fd < 0)
-			rc = err_sys(err, BERR_IO, errno, "open %s", path);
-		free(path);
+			rc = err_sys(err, BERR_IO, errno, "open %s", s->wal_path);
 	}
 	if (rc == BERR_OK && fdatasync(s->wal_fd) != 0)
 		rc = err_sys(err, BERR_IO, errno, "fdatasync of the database log");
@@ -2021,6 +2022,8 @@ static enum berr_code open_conn(const char *path, const char *vfs, struct meta *
 	s->gate = gate_get(db);
 	pthread_mutex_init(&s->wal_mu, NULL);
 	s->wal_fd = -1;
+	const char *full = sqlite3_db_filename(db, "main"); /* the pager's: as the WAL is named */
+	s->wal_path = xasprintf("%s-wal", full ? full : path);
 	s->path = xstrdup(path);
 	*out = &s->super;
 	return BERR_OK;
