@@ -3,7 +3,7 @@
 #   make VARIANT=asan       ASan+UBSan build -> build/asan/berth
 #   make check              unit + integration tests (release), then the same under ASan+UBSan
 #   make check-unit / check-integ [VARIANT=...]
-#   make check-tsan         unit + integration tests under ThreadSanitizer (on demand, ~10 min)
+#   make check-tsan         unit + integration tests under ThreadSanitizer (on demand, ~5 min)
 VARIANT ?= release
 include mk/flags.mk
 
