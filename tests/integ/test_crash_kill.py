@@ -321,6 +321,8 @@ class CrashKill(OciCase):
             for t in threads:
                 t.start()
             time.sleep(master.uniform(1.0, 4.0))
+            # still serving under the load (a server that hangs would pass every other check)
+            self.assertTrue(b.healthy(), "seed %d round %d: no answer under load" % (SEED, rnd))
             killed.set()
             os.kill(b.proc.pid, signal.SIGKILL)
             for t in threads:
